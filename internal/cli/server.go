@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skiff-k8s/skiff/internal/server"
+)
+
+// serverFlags are named as in k3s wherever the concept is the same.
+func serverFlags() []cli.Flag {
+	return withEnv([]cli.Flag{
+		configFlag(),
+		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Value: "/var/lib/skiff", Usage: "folder for state: database, certificates, token"},
+		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "shared secret for joining nodes; generated at first start if empty"},
+		&cli.IntFlag{Name: "https-listen-port", Value: 6443, Usage: "the one port users and nodes talk to (the apiserver itself uses the next one, on loopback)"},
+		&cli.StringFlag{Name: "bind-address", Usage: "address the https port listens on (default: all)"},
+		&cli.StringFlag{Name: "advertise-address", Usage: "address other nodes and the kubernetes Service use to reach this server (default: the default route's interface)"},
+		&cli.StringSliceFlag{Name: "tls-san", Usage: "extra host name or IP for the serving certificate (repeatable)"},
+		&cli.StringFlag{Name: "cluster-cidr", Value: "10.42.0.0/16", Usage: "pod network"},
+		&cli.StringFlag{Name: "service-cidr", Value: "10.43.0.0/16", Usage: "service network"},
+		&cli.StringFlag{Name: "cluster-dns", Value: "10.43.0.10", Usage: "cluster DNS service IP"},
+		&cli.StringFlag{Name: "cluster-domain", Value: "cluster.local", Usage: "cluster DNS domain"},
+		&cli.StringFlag{Name: "datastore-endpoint", Usage: "etcd, mysql://, postgres:// or nats:// endpoint (default: SQLite in the data dir)"},
+		&cli.DurationFlag{Name: "datastore-timeout", Value: 30 * time.Second, Usage: "how long to wait for the datastore to answer at start"},
+		&cli.StringFlag{Name: "write-kubeconfig", Aliases: []string{"o"}, Value: "/etc/skiff/skiff.yaml", Usage: "where to write the admin kubeconfig"},
+		&cli.StringFlag{Name: "write-kubeconfig-mode", Value: "0600", Usage: "file mode of the admin kubeconfig"},
+		&cli.BoolFlag{Name: "disable-agent", Usage: "run the control plane only, no node"},
+		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag as name=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag as name=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "kube-controller-manager-arg", Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
+	}, logFlags()...)
+}
+
+func serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "server",
+		Usage:        "run a control plane (and, unless --disable-agent, a node)",
+		Flags:        serverFlags(),
+		OnUsageError: usageError,
+		Before:       applyConfigFile,
+		Action: func(c *cli.Context) error {
+			if err := setupLogging(c); err != nil {
+				return err
+			}
+			if c.NArg() > 0 {
+				return usageError(c, errUnexpectedArgs(c.Args().Slice()), false)
+			}
+			cfg := server.Config{
+				DataDir:                    c.String("data-dir"),
+				Token:                      c.String("token"),
+				HTTPSPort:                  c.Int("https-listen-port"),
+				BindAddress:                c.String("bind-address"),
+				AdvertiseAddress:           c.String("advertise-address"),
+				TLSSANs:                    c.StringSlice("tls-san"),
+				ClusterCIDR:                c.String("cluster-cidr"),
+				ServiceCIDR:                c.String("service-cidr"),
+				ClusterDNS:                 c.String("cluster-dns"),
+				ClusterDomain:              c.String("cluster-domain"),
+				DatastoreEndpoint:          c.String("datastore-endpoint"),
+				DatastoreTimeout:           c.Duration("datastore-timeout"),
+				WriteKubeconfig:            c.String("write-kubeconfig"),
+				WriteKubeconfigMode:        c.String("write-kubeconfig-mode"),
+				DisableAgent:               c.Bool("disable-agent"),
+				ExtraAPIServerArgs:         c.StringSlice("kube-apiserver-arg"),
+				ExtraSchedulerArgs:         c.StringSlice("kube-scheduler-arg"),
+				ExtraControllerManagerArgs: c.StringSlice("kube-controller-manager-arg"),
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return server.Run(ctx, cfg)
+		},
+	}
+}

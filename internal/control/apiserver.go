@@ -1,0 +1,125 @@
+package control
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"github.com/skiff-k8s/skiff/internal/component"
+)
+
+// APIServer is kube-apiserver. Besides its own loopback port, it hands its
+// handler chain to OnHandler so that the supervisor can serve the API on the
+// public port in-process, with the apiserver's own authentication reading
+// the client certificate from the supervisor's TLS connection.
+type APIServer struct {
+	Args Args
+	// ReadyzURL is the loopback /readyz that says the apiserver serves.
+	ReadyzURL string
+	// ClientTLS authenticates the readiness probe.
+	ClientTLS *tls.Config
+	// OnHandler receives the full handler chain once it is built.
+	OnHandler func(http.Handler)
+
+	*goroutine
+}
+
+var _ component.Component = (*APIServer)(nil)
+
+func (a *APIServer) Name() string { return "kube-apiserver" }
+
+func (a *APIServer) Start(ctx context.Context) error {
+	// Loopback clients must not log the warnings they raise themselves.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	s := options.NewServerRunOptions()
+	if err := parse("kube-apiserver", s.Flags(), a.Args); err != nil {
+		return err
+	}
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("applying feature gates: %w", err)
+	}
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return fmt.Errorf("completing options: %w", err)
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return fmt.Errorf("invalid options: %w", utilerrors.NewAggregate(errs))
+	}
+	config, err := app.NewConfig(completed)
+	if err != nil {
+		return fmt.Errorf("building config: %w", err)
+	}
+	done, err := config.Complete()
+	if err != nil {
+		return fmt.Errorf("completing config: %w", err)
+	}
+	chain, err := app.CreateServerChain(done)
+	if err != nil {
+		return fmt.Errorf("creating server chain: %w", err)
+	}
+	prepared, err := chain.PrepareRun()
+	if err != nil {
+		return fmt.Errorf("preparing to run: %w", err)
+	}
+	if a.OnHandler != nil {
+		a.OnHandler(chain.GenericAPIServer.Handler)
+	}
+	a.goroutine = newGoroutine()
+	a.start(ctx, prepared.Run)
+	return nil
+}
+
+// Ready polls /readyz: it turns ok only once storage, RBAC bootstrap and the
+// system namespaces are in place, which is what a user means by "up".
+func (a *APIServer) Ready(ctx context.Context) error {
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: a.ClientTLS},
+	}
+	defer client.CloseIdleConnections()
+	return poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		resp, err := client.Get(a.ReadyzURL)
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+		return resp.StatusCode == http.StatusOK && string(body) == "ok", nil
+	})
+}
+
+func (a *APIServer) Stop(ctx context.Context) error {
+	if a.goroutine == nil {
+		return nil
+	}
+	return a.stop(ctx)
+}
+
+// poll calls check every interval until it says done, fails, or ctx ends.
+func poll(ctx context.Context, interval time.Duration, check func() (bool, error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ok, err := check()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

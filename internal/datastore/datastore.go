@@ -1,0 +1,190 @@
+package datastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k3s-io/kine/pkg/endpoint"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/skiff-k8s/skiff/internal/component"
+)
+
+// sqliteParams keep SQLite in WAL mode with a busy timeout long enough for
+// the apiserver's bursts; synchronous=NORMAL in WAL mode never loses a
+// committed transaction when the process dies, only possibly on power loss,
+// and never corrupts the file.
+const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=20&cache=shared"
+
+// Datastore is kine in front of the configured database.
+type Datastore struct {
+	// Endpoint is --datastore-endpoint; empty means SQLite at DBPath.
+	Endpoint string
+	// DBPath is the SQLite file used when Endpoint is empty.
+	DBPath string
+	// Socket is where kine listens for the apiserver.
+	Socket string
+	// Timeout bounds how long to wait for the database to answer.
+	Timeout time.Duration
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var _ component.Component = (*Datastore)(nil)
+
+func (d *Datastore) Name() string { return "datastore" }
+
+// EtcdServers is what the apiserver's --etcd-servers must say: kine's
+// socket, or the etcd endpoints themselves when they are passed through.
+// It is known before Start, so the apiserver's flags can be built up front.
+func (d *Datastore) EtcdServers() string {
+	if d.passthrough() {
+		return d.Endpoint
+	}
+	return "unix://" + d.Socket
+}
+
+// LeaderElect tells whether the components need leader election: SQLite is
+// one server's file, so there is nobody to elect.
+func (d *Datastore) LeaderElect() bool {
+	return d.Endpoint != "" && !strings.HasPrefix(d.Endpoint, "sqlite://")
+}
+
+func (d *Datastore) passthrough() bool {
+	for _, scheme := range []string{"http://", "https://", "unix://", "unixs://"} {
+		if strings.HasPrefix(d.Endpoint, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+// Start opens the database and serves the etcd API on the socket. A database
+// that does not answer within Timeout fails start-up, naming the endpoint.
+func (d *Datastore) Start(ctx context.Context) error {
+	routeKineLogs()
+	ep := d.Endpoint
+	if ep == "" {
+		if err := os.MkdirAll(filepath.Dir(d.DBPath), 0o700); err != nil {
+			return fmt.Errorf("creating the database folder: %w", err)
+		}
+		ep = "sqlite://" + d.DBPath + "?" + sqliteParams
+	}
+	if err := os.MkdirAll(filepath.Dir(d.Socket), 0o700); err != nil {
+		return fmt.Errorf("creating the socket folder: %w", err)
+	}
+
+	kctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	cfg := defaults()
+	cfg.Endpoint = ep
+	cfg.Listener = "unix://" + d.Socket
+	cfg.WaitGroup = &d.wg
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := endpoint.Listen(kctx, cfg)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			cancel()
+			return fmt.Errorf("opening %s: %w", Redact(d.describe()), err)
+		}
+		return nil
+	case <-time.After(d.Timeout):
+		cancel()
+		return fmt.Errorf("cannot reach %s after %s; check that it is running and the endpoint is right",
+			Redact(d.describe()), d.Timeout)
+	}
+}
+
+// Ready checks that the etcd API answers, which also proves a passed-through
+// etcd is reachable.
+func (d *Datastore) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	defer cancel()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   strings.Split(d.EtcdServers(), ","),
+		DialTimeout: d.Timeout,
+		Context:     ctx,
+	})
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", Redact(d.describe()), err)
+	}
+	defer cli.Close()
+	for {
+		_, err := cli.Get(ctx, "/registry/health")
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cannot reach %s after %s: %w", Redact(d.describe()), d.Timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop closes kine's server and the database, so that SQLite is left with a
+// clean WAL.
+func (d *Datastore) Stop(ctx context.Context) error {
+	if d.cancel == nil {
+		return nil
+	}
+	d.cancel()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("database did not close in time")
+	}
+}
+
+func (d *Datastore) describe() string {
+	if d.Endpoint == "" {
+		return "SQLite database " + d.DBPath
+	}
+	return "datastore " + d.Endpoint
+}
+
+// Redact hides the password in a datastore endpoint so it can be shown.
+func Redact(endpoint string) string {
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		return endpoint
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return endpoint
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return endpoint
+	}
+	return scheme + "://" + user + ":***" + rest[at:]
+}
+
+// defaults are kine's own command-line defaults: its zero values are not
+// valid (a compact batch below 100 is refused, for one).
+func defaults() endpoint.Config {
+	return endpoint.Config{
+		NotifyInterval:      5 * time.Second,
+		EmulatedETCDVersion: "3.6.11",
+		CompactInterval:     5 * time.Minute,
+		CompactTimeout:      5 * time.Second,
+		CompactMinRetain:    1000,
+		CompactBatchSize:    1000,
+		PollBatchSize:       500,
+		PollInterval:        time.Second,
+	}
+}

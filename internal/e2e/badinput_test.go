@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestE2EBadInput: each kind of bad input gets a non-zero exit, one
+// "skiff: ..." line on stderr naming the problem, a prompt end, and nothing
+// half-written on disk.
+func TestE2EBadInput(t *testing.T) {
+	integration(t)
+	t.Parallel()
+
+	t.Run("unknown_flag", func(t *testing.T) {
+		t.Parallel()
+		c := newServerConfig(t)
+		r := runSkiff(t, 30*time.Second, nil, append(standardArgs(c), "--no-such-flag")...)
+		expectUsageError(t, r, "flag provided but not defined")
+		mustNotExist(t, c.DataDir, "an unknown flag")
+		mustNotExist(t, c.Kubeconfig, "an unknown flag")
+	})
+
+	t.Run("unknown_config_key", func(t *testing.T) {
+		t.Parallel()
+		c := newServerConfig(t)
+		f := writeFile(t, filepath.Join(c.Root, "config.yaml"), fmt.Sprintf(
+			"data-dir: %s\nwrite-kubeconfig: %s\nhttps-listen-port: %d\nbind-address: 127.0.0.1\ndisable-agent: true\nno-such-key: 1\n",
+			c.DataDir, c.Kubeconfig, c.Port))
+		r := runSkiff(t, 30*time.Second, nil, "server", "--config", f)
+		expectUsageError(t, r, "no-such-key", "config")
+		mustNotExist(t, c.DataDir, "an unknown config key")
+		mustNotExist(t, c.Kubeconfig, "an unknown config key")
+	})
+
+	t.Run("malformed_config_yaml", func(t *testing.T) {
+		t.Parallel()
+		c := newServerConfig(t)
+		f := writeFile(t, filepath.Join(c.Root, "config.yaml"),
+			"disable-agent: true\ntls-san: [a.example.com\nbind-address: 127.0.0.1\n")
+		args := standardArgs(c)
+		args[2] = f // --config <f>
+		r := runSkiff(t, 30*time.Second, nil, args...)
+		expectUsageError(t, r, f, "line")
+		mustNotExist(t, c.DataDir, "a malformed config file")
+		mustNotExist(t, c.Kubeconfig, "a malformed config file")
+	})
+
+	for _, db := range []struct{ name, endpoint string }{
+		{"postgres", "postgres://u:p@127.0.0.1:%d/db"},
+		{"mysql", "mysql://u:p@tcp(127.0.0.1:%d)/db"},
+	} {
+		t.Run("unreachable_datastore_"+db.name, func(t *testing.T) {
+			t.Parallel()
+			c := newServerConfig(t)
+			closed := freePortPair(t) // nothing listens there
+			ep := fmt.Sprintf(db.endpoint, closed)
+			r := runSkiff(t, 90*time.Second, nil, append(standardArgs(c), "--token", "e2e-secret", "--datastore-endpoint", ep)...)
+			expectUsageError(t, r, "datastore")
+			if !r.timedOut && r.took > 60*time.Second {
+				t.Errorf("gave up on an unreachable datastore after %v; want within 60s", r.took.Round(time.Second))
+			}
+			// The apiserver never came up: no admin kubeconfig pointing at it.
+			mustNotExist(t, c.Kubeconfig, "an unreachable datastore")
+		})
+	}
+
+	t.Run("data_dir_under_a_file", func(t *testing.T) {
+		t.Parallel()
+		c := newServerConfig(t)
+		file := writeFile(t, filepath.Join(c.Root, "afile"), "not a directory\n")
+		c.DataDir = filepath.Join(file, "data")
+		r := runSkiff(t, 30*time.Second, nil, standardArgs(c)...)
+		expectUsageError(t, r, "data dir")
+		if b, err := os.ReadFile(file); err != nil || string(b) != "not a directory\n" {
+			t.Errorf("the regular file in the way was changed: %q %v", b, err)
+		}
+		mustNotExist(t, c.Kubeconfig, "an unusable data dir")
+	})
+
+	t.Run("port_in_use", func(t *testing.T) {
+		t.Parallel()
+		c := newServerConfig(t)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		r := runSkiff(t, 60*time.Second, nil, standardArgs(c)...)
+		expectUsageError(t, r, "already in use")
+		mustNotExist(t, c.Kubeconfig, "a port in use")
+	})
+
+	t.Run("token_mismatch", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, withArgs("--token", "e2e-first-secret"))
+		s.Stop()
+		before := snapshotSecrets(t, s.cfg.DataDir)
+		if !bytes.HasSuffix(bytes.TrimSpace(before["server/token"]), []byte("::server:e2e-first-secret")) {
+			t.Errorf("stored token %q does not end in the --token given (::server:e2e-first-secret)", bytes.TrimSpace(before["server/token"]))
+		}
+		r := runSkiff(t, 60*time.Second, nil, append(standardArgs(&s.cfg), "--token", "e2e-other-secret")...)
+		expectUsageError(t, r, "token")
+		compareSnapshots(t, "after a refused --token", before, snapshotSecrets(t, s.cfg.DataDir))
+		// The refused attempt broke nothing: the right token still starts it.
+		s.Restart()
+		s.Stop()
+	})
+}

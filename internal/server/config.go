@@ -1,0 +1,99 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Config is everything the server role is told by the command line, the
+// environment and the config file, already bound by internal/cli.
+type Config struct {
+	DataDir             string
+	Token               string
+	HTTPSPort           int
+	BindAddress         string
+	AdvertiseAddress    string
+	TLSSANs             []string
+	ClusterCIDR         string
+	ServiceCIDR         string
+	ClusterDNS          string
+	ClusterDomain       string
+	DatastoreEndpoint   string
+	DatastoreTimeout    time.Duration
+	WriteKubeconfig     string
+	WriteKubeconfigMode string
+	DisableAgent        bool
+
+	ExtraAPIServerArgs         []string
+	ExtraSchedulerArgs         []string
+	ExtraControllerManagerArgs []string
+}
+
+// paths are where the server keeps its state under the data dir.
+type paths struct {
+	server, tls, cred, db, socket, token string
+}
+
+func (c *Config) paths() paths {
+	s := filepath.Join(c.DataDir, "server")
+	return paths{
+		server: s,
+		tls:    filepath.Join(s, "tls"),
+		cred:   filepath.Join(s, "cred"),
+		db:     filepath.Join(s, "db", "state.db"),
+		socket: filepath.Join(s, "kine.sock"),
+		token:  filepath.Join(s, "token"),
+	}
+}
+
+// apiserverPort is the loopback port of kube-apiserver: the one after the
+// public port, as in k3s, so that several servers on one host never collide.
+func (c *Config) apiserverPort() int { return c.HTTPSPort + 1 }
+
+// validated holds what Validate parsed, so nothing is parsed twice.
+type validated struct {
+	clusterCIDR, serviceCIDR *net.IPNet
+	clusterDNS               net.IP
+	kubeconfigMode           os.FileMode
+}
+
+// Validate checks every value before anything touches the disk, and says
+// what to change when a value is wrong.
+func (c *Config) Validate() (validated, error) {
+	var v validated
+	var err error
+	if c.HTTPSPort < 1 || c.HTTPSPort > 65534 {
+		return v, fmt.Errorf("--https-listen-port %d is out of range; use 1-65534", c.HTTPSPort)
+	}
+	if _, v.clusterCIDR, err = net.ParseCIDR(c.ClusterCIDR); err != nil {
+		return v, fmt.Errorf("--cluster-cidr %q is not a CIDR such as 10.42.0.0/16", c.ClusterCIDR)
+	}
+	if _, v.serviceCIDR, err = net.ParseCIDR(c.ServiceCIDR); err != nil {
+		return v, fmt.Errorf("--service-cidr %q is not a CIDR such as 10.43.0.0/16", c.ServiceCIDR)
+	}
+	if v.clusterDNS = net.ParseIP(c.ClusterDNS); v.clusterDNS == nil {
+		return v, fmt.Errorf("--cluster-dns %q is not an IP address", c.ClusterDNS)
+	}
+	if !v.serviceCIDR.Contains(v.clusterDNS) {
+		return v, fmt.Errorf("--cluster-dns %s is outside --service-cidr %s; pick an address inside it", c.ClusterDNS, c.ServiceCIDR)
+	}
+	if c.BindAddress != "" && net.ParseIP(c.BindAddress) == nil {
+		return v, fmt.Errorf("--bind-address %q is not an IP address", c.BindAddress)
+	}
+	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
+		return v, fmt.Errorf("--advertise-address %q is not an IP address", c.AdvertiseAddress)
+	}
+	mode, err := strconv.ParseUint(c.WriteKubeconfigMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return v, fmt.Errorf("--write-kubeconfig-mode %q is not a file mode such as 0600 or 0644", c.WriteKubeconfigMode)
+	}
+	v.kubeconfigMode = os.FileMode(mode)
+	if c.DataDir == "" {
+		return v, fmt.Errorf("--data-dir is empty; give a folder such as /var/lib/skiff")
+	}
+	return v, nil
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/internal/component"
+	"github.com/skiff-k8s/skiff/internal/control"
+	"github.com/skiff-k8s/skiff/internal/datastore"
+	"github.com/skiff-k8s/skiff/internal/supervisor"
+	"github.com/skiff-k8s/skiff/internal/token"
+)
+
+// Run prepares the server's state on disk and runs its parts until ctx ends
+// or a part fails.
+func Run(ctx context.Context, cfg Config) error {
+	v, err := cfg.Validate()
+	if err != nil {
+		return err
+	}
+	p := cfg.paths()
+	// Ports are checked before anything is written, so that a server that
+	// cannot start leaves no trace.
+	if err := checkPortsFree(cfg); err != nil {
+		return err
+	}
+	if err := ensureWritable(cfg.DataDir, p.server); err != nil {
+		return err
+	}
+
+	advertise, err := advertiseIP(cfg)
+	if err != nil {
+		return err
+	}
+	certs, err := ensurePKI(cfg, p, v, advertise)
+	if err != nil {
+		return err
+	}
+	caPEM, err := os.ReadFile(certs.serverCA)
+	if err != nil {
+		return fmt.Errorf("reading the server CA: %w", err)
+	}
+	if _, err := token.Ensure(p.token, cfg.Token, caPEM); err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	if err := writeComponentKubeconfigs(cfg, p, certs); err != nil {
+		return err
+	}
+
+	parts, err := Parts(cfg, v, p, certs, advertise, caPEM)
+	if err != nil {
+		return err
+	}
+	return component.Run(ctx, parts, func() {
+		klog.InfoS("skiff server is ready", "https", net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort)),
+			"kubeconfig", cfg.WriteKubeconfig)
+	})
+}
+
+// Parts is the server role at a glance: each part starts once the one
+// before it is ready, and they stop in reverse order.
+func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPEM []byte) ([]component.Component, error) {
+	store := &datastore.Datastore{
+		Endpoint: cfg.DatastoreEndpoint,
+		DBPath:   p.db,
+		Socket:   p.socket,
+		Timeout:  cfg.DatastoreTimeout,
+	}
+	super := supervisor.New(supervisor.Config{
+		BindAddress:  cfg.BindAddress,
+		Port:         cfg.HTTPSPort,
+		CertFile:     c.servingCert,
+		KeyFile:      c.servingKey,
+		ClientCAFile: c.clientCA,
+		CACertsPEM:   caPEM,
+	})
+	readyTLS, err := clientTLS(c.serverCA, c.supervisorCert, c.supervisorKey)
+	if err != nil {
+		return nil, err
+	}
+
+	apiArgs, err := apiserverArgs(cfg, v, c, advertise, store.EtcdServers())
+	if err != nil {
+		return nil, err
+	}
+	schedArgs, err := schedulerArgs(cfg, p, store.LeaderElect())
+	if err != nil {
+		return nil, err
+	}
+	cmArgs, err := controllerManagerArgs(cfg, p, c, store.LeaderElect())
+	if err != nil {
+		return nil, err
+	}
+	api := &control.APIServer{
+		Args:      apiArgs,
+		ReadyzURL: fmt.Sprintf("https://127.0.0.1:%d/readyz", cfg.apiserverPort()),
+		ClientTLS: readyTLS,
+		OnHandler: super.SetAPIServer,
+	}
+
+	return []component.Component{
+		store,
+		super,
+		api,
+		&control.Scheduler{Args: schedArgs},
+		&control.ControllerManager{Args: cmArgs},
+		&adminKubeconfig{cfg: cfg, mode: v.kubeconfigMode, certs: c},
+	}, nil
+}
+
+// ensureWritable creates the data dir and proves it can be written, with a
+// clear line when it cannot.
+func ensureWritable(dataDir, serverDir string) error {
+	if err := os.MkdirAll(serverDir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w; choose another with --data-dir", dataDir, err)
+	}
+	probe, err := os.CreateTemp(serverDir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w; choose another with --data-dir", dataDir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+func checkPortsFree(cfg Config) error {
+	for _, check := range []struct {
+		host string
+		port int
+		flag string
+	}{
+		{bindHost(cfg), cfg.HTTPSPort, "--https-listen-port"},
+		{"127.0.0.1", cfg.apiserverPort(), "--https-listen-port (the apiserver uses the port after it)"},
+	} {
+		l, err := net.Listen("tcp", net.JoinHostPort(check.host, strconv.Itoa(check.port)))
+		if err != nil {
+			return fmt.Errorf("port %d on %s is already in use (%v); stop what is using it or choose another with %s",
+				check.port, check.host, err, check.flag)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+func bindHost(cfg Config) string {
+	if cfg.BindAddress == "" {
+		return "0.0.0.0"
+	}
+	return cfg.BindAddress
+}
+
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", filepath.Base(certFile), err)
+	}
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
