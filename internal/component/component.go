@@ -49,7 +49,10 @@ const StopTimeout = 15 * time.Second
 // reverse order. onReady, if not nil, is called once every part is ready.
 // The error names the part that failed; a clean shutdown returns nil.
 func Run(ctx context.Context, parts []Component, onReady func()) error {
-	runCtx, cancel := context.WithCancel(ctx)
+	// The parts run on a context of their own that ends only after each has
+	// been stopped in turn: were it ctx, a signal would cancel them all at
+	// once and the datastore could vanish under a stopping apiserver.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
 	failed := make(chan error, len(parts))

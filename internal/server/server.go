@@ -14,6 +14,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/control"
 	"github.com/skiff-k8s/skiff/internal/datastore"
+	"github.com/skiff-k8s/skiff/internal/memory"
 	"github.com/skiff-k8s/skiff/internal/supervisor"
 	"github.com/skiff-k8s/skiff/internal/token"
 )
@@ -59,6 +60,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return component.Run(ctx, parts, func() {
+		memory.TuneWhenIdle(ctx, memory.Defaults)
 		klog.InfoS("skiff server is ready", "https", net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort)),
 			"kubeconfig", cfg.WriteKubeconfig)
 	})
