@@ -1,20 +1,29 @@
 // Command skiff is upstream Kubernetes in one binary. main only dispatches on
-// the name it was called by, so that links named kubectl (and later crictl,
-// ctr, containerd) reach the built-in tool; everything else is internal/cli.
+// the name it was called by (see internal/multicall), so that links named
+// kubectl, crictl, ctr, containerd and containerd-shim-runc-v2 reach the
+// built-in tool; everything else is internal/cli.
 package main
 
 import (
 	"os"
-	"path/filepath"
 
 	"github.com/skiff-k8s/skiff/internal/cli"
 	"github.com/skiff-k8s/skiff/internal/kubectl"
+	"github.com/skiff-k8s/skiff/internal/multicall"
 )
 
 func main() {
-	switch filepath.Base(os.Args[0]) {
-	case "kubectl":
+	switch multicall.Resolve(os.Args[0]) {
+	case multicall.Kubectl:
 		kubectl.Main(os.Args[1:])
+	case multicall.Containerd:
+		os.Exit(multicall.RunContainerd(os.Args))
+	case multicall.Shim:
+		multicall.RunShim()
+	case multicall.Ctr:
+		os.Exit(multicall.RunCtr(os.Args))
+	case multicall.Crictl:
+		os.Exit(multicall.RunCrictl(os.Args))
 	default:
 		os.Exit(cli.Main(os.Args))
 	}

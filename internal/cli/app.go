@@ -42,6 +42,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:         usageError,
 		Commands: []*cli.Command{
 			serverCommand(),
+			killallCommand(),
 			{
 				Name:            "kubectl",
 				Usage:           "run kubectl against this cluster",
@@ -51,6 +52,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
+			crictlCommand(), ctrCommand(),
 		},
 	}
 }

@@ -15,4 +15,6 @@ import (
 	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/pelletier/go-toml/v2"
 	_ "github.com/vishvananda/netlink"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
 )

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -106,4 +107,53 @@ func TestLoadCAErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEnsureLeafKeepsGoodAndReissuesRenamed(t *testing.T) {
+	dir := t.TempDir()
+	files, err := Ensure(Options{Dir: dir, ServingIPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := LoadCA(files.ClientCACert, files.ClientCAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := Leaf{
+		CertFile: dir + "/node.crt", KeyFile: dir + "/node.key",
+		CN: "system:node:a", Orgs: []string{"system:nodes"},
+		Usage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if err := ca.EnsureLeaf(leaf); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(leaf.CertFile)
+	if err := ca.EnsureLeaf(leaf); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(leaf.CertFile)
+	if string(first) != string(second) {
+		t.Fatal("a good certificate was re-issued")
+	}
+	leaf.CN = "system:node:b"
+	if err := ca.EnsureLeaf(leaf); err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(mustRead(t, leaf.CertFile))
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.Subject.CommonName != "system:node:b" {
+		t.Fatalf("CN %q after a rename, want system:node:b", cert.Subject.CommonName)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -140,7 +140,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("cold start to /readyz: %s\n", summary(cold))
 	fmt.Printf("warm start to /readyz: %s\n", summary(warm))
 	if rss.children == 0 {
-		fmt.Printf("idle RSS after %s: %.1f MiB\n", o.idle, rss.self)
+		fmt.Printf("idle RSS after %s: %.1f MiB (anonymous %.1f, file-backed %.1f)\n", o.idle, rss.self, rss.anon, rss.file)
 	} else {
 		fmt.Printf("idle RSS after %s: %.1f MiB server, %.1f MiB with %d child processes\n",
 			o.idle, rss.self, rss.self+rss.childSum, rss.children)
@@ -440,6 +440,7 @@ func freePortPair() (int, error) {
 
 type rssReport struct {
 	self, childSum float64 // MiB
+	anon, file     float64 // MiB, of self: private memory vs pages of files (the binary)
 	children       int
 }
 
@@ -451,6 +452,8 @@ func readRSS(pid int) (rssReport, error) {
 		return r, err
 	}
 	r.self = self
+	r.anon, _ = statusMiB(pid, "RssAnon:")
+	r.file, _ = statusMiB(pid, "RssFile:")
 	parents := map[int]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -476,13 +479,16 @@ func readRSS(pid int) (rssReport, error) {
 	return r, nil
 }
 
-func vmRSS(pid int) (float64, error) {
+func vmRSS(pid int) (float64, error) { return statusMiB(pid, "VmRSS:") }
+
+// statusMiB reads one kB field of /proc/<pid>/status, in MiB.
+func statusMiB(pid int, key string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, key); ok {
 			f := strings.Fields(v)
 			if len(f) == 0 {
 				break
@@ -491,7 +497,7 @@ func vmRSS(pid int) (float64, error) {
 			return kb / 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return 0, fmt.Errorf("no %s for pid %d", key, pid)
 }
 
 func ppid(pid int) (int, bool) {

@@ -1,0 +1,26 @@
+package embedded
+
+import _ "embed"
+
+// Bundle is the zstd tarball of runc, the CNI plugins and crictl, written by
+// internal/bundle.Pack.
+//
+//go:embed bundle.tar.zst
+var Bundle []byte
+
+// PauseImage is the pod sandbox image, named PauseImageName and
+// PauseImageAlias: an OCI image layout tarball with a docker manifest.json,
+// which containerd's import and docker load accept.
+//
+//go:embed pause.tar
+var PauseImage []byte
+
+// PauseImageName is the name skiff imports PauseImage under and configures
+// as containerd's sandbox image.
+const PauseImageName = "registry.k8s.io/pause:3.10"
+
+// PauseImageAlias is the same image's second name: the default sandbox image
+// of containerd v2.4 and the pause image of Kubernetes v1.37 (kubeadm, the
+// e2e and conformance suites), so that what asks for it finds it without a
+// registry.
+const PauseImageAlias = "registry.k8s.io/pause:3.10.2"

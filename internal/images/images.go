@@ -1,0 +1,311 @@
+package images
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/platforms"
+	"github.com/klauspost/compress/zstd"
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-k8s/skiff/internal/component"
+)
+
+// Defaults.
+const (
+	DefaultSocket         = "/run/skiff/containerd/containerd.sock"
+	DefaultNamespace      = "k8s.io" // the kubelet's (CRI's) namespace
+	DefaultDataDir        = "/var/lib/skiff"
+	DefaultPauseImageName = "registry.k8s.io/pause:3.10"
+)
+
+// Labels CRI reads on images.
+const (
+	labelManaged = "io.cri-containerd.image"  // CRI lists the image
+	labelPinned  = "io.cri-containerd.pinned" // image GC keeps it
+)
+
+// Config says what to import where.
+type Config struct {
+	Socket    string // containerd's socket; default /run/skiff/containerd/containerd.sock
+	Namespace string // default k8s.io
+	DataDir   string // default /var/lib/skiff
+	// ImagesDir holds image tarballs (.tar, .tar.gz, .tgz, .tar.zst); default
+	// <DataDir>/agent/images.
+	ImagesDir string
+	// StateFile records what was imported; default
+	// <DataDir>/agent/containerd/skiff-images.json, inside containerd's
+	// root so that wiping that root re-imports everything.
+	StateFile string
+	// PauseImage is the embedded pause image, an OCI or docker-save
+	// tarball; nil imports none.
+	PauseImage []byte
+	// PauseImageName names it; default registry.k8s.io/pause:3.10.
+	PauseImageName string
+	// Snapshotter to unpack for; "" asks containerd (overlayfs if it
+	// loaded, native otherwise).
+	Snapshotter string
+	// Timeout bounds the whole import; default 5 minutes.
+	Timeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Socket, DefaultSocket)
+	def(&c.Namespace, DefaultNamespace)
+	def(&c.DataDir, DefaultDataDir)
+	def(&c.ImagesDir, filepath.Join(c.DataDir, "agent", "images"))
+	def(&c.StateFile, filepath.Join(c.DataDir, "agent", "containerd", "skiff-images.json"))
+	def(&c.PauseImageName, DefaultPauseImageName)
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	return c
+}
+
+var _ component.Component = (*Importer)(nil)
+
+// Importer is the image import part; it runs once containerd is ready.
+type Importer struct {
+	cfg    Config
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+// New returns the part for cfg; empty fields take their defaults.
+func New(cfg Config) *Importer {
+	return &Importer{cfg: cfg.withDefaults(), done: make(chan struct{}), cancel: func() {}}
+}
+
+// Name implements component.Component.
+func (i *Importer) Name() string { return "images" }
+
+// Start begins importing in the background.
+func (i *Importer) Start(ctx context.Context) error {
+	ctx, i.cancel = context.WithTimeout(ctx, i.cfg.Timeout)
+	go func() {
+		defer close(i.done)
+		i.err = i.run(ctx)
+	}()
+	return nil
+}
+
+// Ready waits until every image is imported or skipped. Only failing to
+// reach containerd (or to import the pause image) is an error: a bad
+// tarball is logged and skipped.
+func (i *Importer) Ready(ctx context.Context) error {
+	select {
+	case <-i.done:
+		return i.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop cancels an import still running.
+func (i *Importer) Stop(ctx context.Context) error {
+	i.cancel()
+	select {
+	case <-i.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (i *Importer) run(ctx context.Context) error {
+	start := time.Now()
+	cl, err := client.New(i.cfg.Socket, client.WithDefaultNamespace(i.cfg.Namespace), client.WithTimeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("connecting to containerd at %s: %w", i.cfg.Socket, err)
+	}
+	defer cl.Close()
+	ctx = namespaces.WithNamespace(ctx, i.cfg.Namespace)
+	snapshotter := i.cfg.Snapshotter
+	if snapshotter == "" {
+		snapshotter = detectSnapshotter(ctx, cl)
+	}
+
+	st := loadState(i.cfg.StateFile)
+	imported, skipped, failed := 0, 0, 0
+	var firstErr error
+
+	if len(i.cfg.PauseImage) > 0 {
+		src := source{Key: "embedded:" + i.cfg.PauseImageName, Size: int64(len(i.cfg.PauseImage)), MTime: hash64(i.cfg.PauseImage)}
+		labels := map[string]string{labelManaged: "managed", labelPinned: "pinned"}
+		did, err := i.importOne(ctx, cl, st, src, snapshotter, labels, func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(i.cfg.PauseImage)), nil
+		})
+		switch {
+		case err != nil:
+			// Without it no pod starts: fail the part, saying so.
+			return fmt.Errorf("importing the embedded pause image %s: %w", i.cfg.PauseImageName, err)
+		case did:
+			imported++
+		default:
+			skipped++
+		}
+	}
+
+	files, err := tarballs(i.cfg.ImagesDir)
+	if err != nil {
+		klog.ErrorS(err, "Listing image tarballs; importing none", "dir", i.cfg.ImagesDir)
+	}
+	for _, src := range files {
+		did, err := i.importOne(ctx, cl, st, src, snapshotter, map[string]string{labelManaged: "managed"}, func() (io.ReadCloser, error) {
+			return openTarball(src.Key)
+		})
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("importing images: %w", ctx.Err())
+		case err != nil:
+			klog.ErrorS(err, "Skipping an image tarball that could not be imported", "file", src.Key)
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+		case did:
+			imported++
+		default:
+			skipped++
+		}
+	}
+	// Forget files that are gone, so that their return is imported.
+	for key := range st {
+		if !strings.HasPrefix(key, "embedded:") {
+			if _, err := os.Stat(key); err != nil {
+				delete(st, key)
+			}
+		}
+	}
+	if err := st.save(i.cfg.StateFile); err != nil {
+		klog.ErrorS(err, "Saving the image import state; the next start imports again", "file", i.cfg.StateFile)
+	}
+	klog.InfoS("Images loaded", "imported", imported, "unchanged", skipped, "failed", failed, "snapshotter", snapshotter, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// importOne imports src unless the state says it is unchanged and its
+// images are still there; it reports whether it imported.
+func (i *Importer) importOne(ctx context.Context, cl *client.Client, st state, src source, snapshotter string, labels map[string]string, open func() (io.ReadCloser, error)) (bool, error) {
+	if names, ok := st.unchanged(src); ok && allExist(ctx, cl, names) {
+		return false, nil
+	}
+	r, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	opts := []client.ImportOpt{
+		client.WithImageLabels(labels),
+		client.WithImportPlatform(platforms.Default()),
+		client.WithSkipMissing(),
+	}
+	if strings.HasPrefix(src.Key, "embedded:") {
+		// Whatever the tarball calls it, this is its name.
+		opts = append(opts, client.WithIndexName(i.cfg.PauseImageName))
+	}
+	t0 := time.Now()
+	imgs, err := cl.Import(ctx, r, opts...)
+	if err != nil {
+		return false, err
+	}
+	if len(imgs) == 0 {
+		return false, errors.New("holds no named image")
+	}
+	var names []string
+	for _, img := range imgs {
+		if err := client.NewImageWithPlatform(cl, img, platforms.Default()).Unpack(ctx, snapshotter); err != nil {
+			return false, fmt.Errorf("unpacking %s for %s: %w", img.Name, snapshotter, err)
+		}
+		names = append(names, img.Name)
+	}
+	st[src.Key] = record{Size: src.Size, MTime: src.MTime, Images: names}
+	klog.V(1).InfoS("Imported images", "source", src.Key, "images", names, "took", time.Since(t0).Round(time.Millisecond))
+	return true, nil
+}
+
+func allExist(ctx context.Context, cl *client.Client, names []string) bool {
+	if len(names) == 0 {
+		return false
+	}
+	for _, n := range names {
+		if _, err := cl.ImageService().Get(ctx, n); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// detectSnapshotter is what CRI uses in skiff's config: overlayfs when its
+// plugin loaded, native otherwise.
+func detectSnapshotter(ctx context.Context, cl *client.Client) string {
+	resp, err := cl.IntrospectionService().Plugins(ctx, "type==io.containerd.snapshotter.v1,id==overlayfs")
+	if err == nil {
+		for _, p := range resp.Plugins {
+			if p.InitErr == nil {
+				return "overlayfs"
+			}
+		}
+	}
+	return "native"
+}
+
+// openTarball opens a tarball, decompressing by its suffix or, failing
+// that, by its magic number.
+func openTarball(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("reading gzip: %w", err)
+		}
+		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("reading zstd: %w", err)
+		}
+		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
+	}
+	return readCloser{br, f.Close}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+func hash64(b []byte) int64 {
+	sum := sha256.Sum256(b)
+	return int64(binary.BigEndian.Uint64(sum[:8]))
+}
+

@@ -1,0 +1,140 @@
+// Command testimage is the HTTP server in the image docker.io/skiff/test-http:v1
+// that the end-to-end tests run in pods. scripts/bundle builds it static and
+// packs it in build/images/skiff-test-http.tar; tests copy that file into
+// <data-dir>/agent/images/ so no registry is needed.
+//
+// It listens on :8080 (or :$PORT) and answers:
+//
+//	GET /               the pod's hostname
+//	GET /healthz        200 "ok"
+//	GET /echo?msg=x     x
+//	GET /fetch?url=U    GETs U and answers 200 with the status code on the
+//	                    first line and the body after it, or 502 with the
+//	                    error: pod-to-service and pod-to-outside traffic
+//
+// Each request is logged to stdout as one line. Run as "testimage exit N" it
+// prints a line and exits with code N, to test restarts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "exit" {
+		code, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "exit wants a number, got %q\n", os.Args[2])
+			os.Exit(2)
+		}
+		fmt.Printf("test-http: exiting with code %d\n", code)
+		os.Exit(code)
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintf(os.Stderr, "usage: %s [exit N]\n", os.Args[0])
+		os.Exit(2)
+	}
+
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	srv := &http.Server{
+		Addr:              net.JoinHostPort("", port),
+		Handler:           logRequests(routes()),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+
+	// As PID 1 in a container a signal without a handler is ignored: stop
+	// on SIGTERM/SIGINT ourselves so pods delete promptly.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+	}()
+
+	fmt.Printf("test-http: listening on %s\n", srv.Addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(os.Stderr, "test-http: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Println("test-http: stopped")
+}
+
+func routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		name, err := os.Hostname()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, name)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Query().Get("msg"))
+	})
+	// No proxy from the environment: the point is to test the pod's own
+	// network path.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	mux.HandleFunc("GET /fetch", func(w http.ResponseWriter, r *http.Request) {
+		url := r.URL.Query().Get("url")
+		if url == "" {
+			http.Error(w, "fetch wants ?url=http://...", http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, url, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "%d\n%s", resp.StatusCode, body)
+	})
+	return mux
+}
+
+// statusWriter remembers the status code for the log line.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		fmt.Printf("%s %s %s %d\n", r.RemoteAddr, r.Method, r.URL.RequestURI(), sw.code)
+	})
+}
