@@ -23,9 +23,6 @@ type Config struct {
 	KubeletArgs      []string
 	KubeProxyArgs    []string
 	DisableKubeProxy bool
-
-	// PauseImage is the embedded pause image, an OCI tarball.
-	PauseImage []byte
 }
 
 // ContainerdSocket is where skiff's containerd listens.
@@ -36,7 +33,7 @@ const KubeletRootDir = "/var/lib/kubelet"
 
 // Paths are the agent's files under <data-dir>/agent.
 type Paths struct {
-	Agent, TLS, Etc, Images, CNIConf       string
+	Agent, TLS, Etc, Images, CNIConf, IPAM string
 	ServerCA, ClientCA                     string
 	KubeletClientCert, KubeletClientKey    string
 	KubeletServingCert, KubeletServingKey  string
@@ -53,6 +50,7 @@ func (c Config) Paths() Paths {
 		Agent: agent, TLS: tls, Etc: etc,
 		Images:              filepath.Join(agent, "images"),
 		CNIConf:             filepath.Join(etc, "cni", "net.d"),
+		IPAM:                filepath.Join(agent, "cni", "networks"),
 		ServerCA:            filepath.Join(tls, "server-ca.crt"),
 		ClientCA:            filepath.Join(tls, "client-ca.crt"),
 		KubeletClientCert:   filepath.Join(tls, "kubelet-client.crt"),

@@ -33,7 +33,8 @@ func LinkNames() []string {
 
 // Extract makes sure the embedded bundle is unpacked at
 // <dataDir>/data/<sha256 of the bundle>/bin, with the LinkNames pointing to
-// the running skiff binary, and returns that folder.
+// the running skiff binary and <dataDir>/data/current to the bundle, and
+// returns that folder.
 func Extract(dataDir string) (binDir string, err error) {
 	return extract(dataDir, embedded.Bundle)
 }
@@ -66,7 +67,40 @@ func extract(dataDir string, data []byte) (string, error) {
 	if err := link(bin); err != nil {
 		return "", err
 	}
+	if err := setCurrent(root, id); err != nil {
+		return "", err
+	}
 	return bin, nil
+}
+
+// setCurrent points root/current at the bundle id and, when it pointed at
+// another, root/previous at that one, as k3s does: tools started outside
+// the agent (skiff crictl) find the bundle through current.
+func setCurrent(root, id string) error {
+	cur, err := os.Readlink(filepath.Join(root, "current"))
+	if err == nil && cur == id {
+		return nil
+	}
+	if err == nil && filepath.IsLocal(cur) {
+		if err := replaceLink(filepath.Join(root, "previous"), cur); err != nil {
+			return err
+		}
+	}
+	return replaceLink(filepath.Join(root, "current"), id)
+}
+
+// replaceLink makes path a symlink to target, atomically.
+func replaceLink(path, target string) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("linking %s to %s: %w", path, target, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("linking %s to %s: %w", path, target, err)
+	}
+	return nil
 }
 
 // lock takes an exclusive lock on path, so that two skiff processes sharing
@@ -197,14 +231,8 @@ func link(bin string) error {
 		if cur, err := os.Readlink(p); err == nil && cur == exe {
 			continue
 		}
-		tmp := filepath.Join(bin, "."+name+".tmp")
-		os.Remove(tmp)
-		if err := os.Symlink(exe, tmp); err != nil {
-			return fmt.Errorf("linking %s to %s: %w", p, exe, err)
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("linking %s to %s: %w", p, exe, err)
+		if err := replaceLink(p, exe); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -89,7 +89,7 @@ func TestExtractUnpacksAndLinks(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if got := strings.Join(names, " "); got != ".lock "+sha(data) {
+	if got := strings.Join(names, " "); got != ".lock "+sha(data)+" current" {
 		t.Errorf("data/ holds %q", got)
 	}
 }
@@ -185,6 +185,20 @@ func TestExtractKeepsTheOtherBundles(t *testing.T) {
 	}
 	if readString(t, filepath.Join(old, "runc")) != "runc v1" || readString(t, filepath.Join(cur, "runc")) != "runc v2" {
 		t.Error("the bundles' contents are mixed up")
+	}
+	data := filepath.Join(dataDir, "data")
+	for link, want := range map[string]string{"current": cur, "previous": old} {
+		if got := readString(t, filepath.Join(data, link, "bin", "runc")); got != readString(t, filepath.Join(want, "runc")) {
+			t.Errorf("%s leads to runc %q, want %s", link, got, want)
+		}
+		if target, _ := os.Readlink(filepath.Join(data, link)); filepath.IsAbs(target) {
+			t.Errorf("%s -> %s, want a link relative to data/", link, target)
+		}
+	}
+	// Starting the current one again changes neither link.
+	mustExtract(t, dataDir, testArchive(t, "runc v2"))
+	if got := readString(t, filepath.Join(data, "previous", "bin", "runc")); got != "runc v1" {
+		t.Errorf("previous leads to runc %q after a restart, want runc v1", got)
 	}
 }
 

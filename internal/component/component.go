@@ -60,6 +60,9 @@ func Run(ctx context.Context, parts []Component, onReady func()) error {
 	defer func() { stopAll(started) }()
 
 	for _, p := range parts {
+		if ctx.Err() != nil {
+			return nil // asked to stop while starting
+		}
 		klog.V(1).InfoS("Starting part", "part", p.Name())
 		if err := p.Start(runCtx); err != nil {
 			return &Error{Part: p.Name(), Phase: "start", Err: err}
@@ -68,7 +71,10 @@ func Run(ctx context.Context, parts []Component, onReady func()) error {
 		if f, ok := p.(Failer); ok {
 			go watch(runCtx, p.Name(), f, failed)
 		}
-		if err := waitReady(runCtx, p, failed); err != nil {
+		if err := waitReady(runCtx, ctx, p, failed); err != nil {
+			if ctx.Err() != nil {
+				return nil // asked to stop while starting: a clean stop
+			}
 			return err
 		}
 		klog.InfoS("Part ready", "part", p.Name())
@@ -85,7 +91,19 @@ func Run(ctx context.Context, parts []Component, onReady func()) error {
 	}
 }
 
-func waitReady(ctx context.Context, p Component, failed <-chan error) error {
+// waitReady waits for p on ctx, the parts' own context, and gives up early
+// when stop (the caller's context) ends, so a signal during start-up is
+// heard at once.
+func waitReady(ctx, stop context.Context, p Component, failed <-chan error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- p.Ready(ctx) }()
 	select {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -233,6 +234,9 @@ func (i *Importer) importOne(ctx context.Context, cl *client.Client, st state, s
 	}
 	var names []string
 	for _, img := range imgs {
+		if slices.Contains(names, img.Name) {
+			continue // named both by the index and by its manifest
+		}
 		if err := client.NewImageWithPlatform(cl, img, platforms.Default()).Unpack(ctx, snapshotter); err != nil {
 			return false, fmt.Errorf("unpacking %s for %s: %w", img.Name, snapshotter, err)
 		}
@@ -308,4 +312,3 @@ func hash64(b []byte) int64 {
 	sum := sha256.Sum256(b)
 	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
-

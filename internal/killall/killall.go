@@ -148,24 +148,50 @@ func stopProcesses(ctx context.Context, timeout time.Duration, say func(string, 
 
 	// The roles and containerd first, gently.
 	first := append(append([]int(nil), t.roles...), t.containerd...)
+	killed := map[int]bool{}
 	if len(first) > 0 {
 		signal(procRoot, procs, first, syscall.SIGTERM)
 		if left := waitGone(procRoot, procs, first, timeout); len(left) > 0 {
-			signal(procRoot, procs, left, syscall.SIGKILL)
+			for _, pid := range signal(procRoot, procs, left, syscall.SIGKILL) {
+				killed[pid] = true
+			}
 			if left := waitGone(procRoot, procs, left, 5*time.Second); len(left) > 0 {
 				errs = append(errs, fmt.Errorf("still running after SIGKILL: pid %s", pidList(left)))
 			}
 		}
 	}
+	// "pid 12, 34 (killed after 10s)"
+	describe := func(pids []int) string {
+		var k []int
+		for _, p := range pids {
+			if killed[p] {
+				k = append(k, p)
+			}
+		}
+		s := "pid " + pidList(pids)
+		if len(k) > 0 {
+			s += fmt.Sprintf(" (%s killed: still running %v after SIGTERM)", pidList(k), timeout)
+		}
+		return s
+	}
 	if len(t.roles) > 0 {
-		say("skiff processes: stopped pid %s", pidList(t.roles))
+		say("skiff processes: stopped %s", describe(t.roles))
 	} else {
 		say("skiff processes: none running")
 	}
 	if len(t.containerd) > 0 {
-		say("containerd: stopped pid %s", pidList(t.containerd))
+		say("containerd: stopped %s", describe(t.containerd))
 	} else {
 		say("containerd: not running")
+	}
+
+	// What the roles and containerd left behind, if they did.
+	if left := alive(procRoot, procs, t.children); len(left) > 0 {
+		signal(procRoot, procs, left, syscall.SIGKILL)
+		if still := waitGone(procRoot, procs, left, 5*time.Second); len(still) > 0 {
+			errs = append(errs, fmt.Errorf("still running after SIGKILL: pid %s", pidList(still)))
+		}
+		say("leftovers: killed %s the skiff processes had started", plural(len(left), "process", "processes"))
 	}
 
 	// Then the shims and their trees, found again: a shim may have

@@ -48,20 +48,24 @@ func TestSelectTargets(t *testing.T) {
 		// killall itself, run from a shell.
 		mk(50, 1, "/bin/bash", other, "-bash"),
 		mk(51, 50, "/usr/local/bin/skiff", self, "skiff", "killall"),
+		// Left by the server and containerd.
+		mk(60, 10, "/usr/sbin/iptables", other, "iptables", "-w", "-S"),
+		mk(61, 20, "/bin/true", other, "true"),
 	} {
 		procs[p.pid] = p
 	}
 	got := selectTargets(procs, selection{self: 51, selfExe: self, socket: sock})
-	want := targets{roles: []int{10, 11}, containerd: []int{20}, shims: []int{30}, containers: []int{31, 32, 33}}
+	want := targets{roles: []int{10, 11}, containerd: []int{20}, shims: []int{30}, containers: []int{31, 32, 33}, children: []int{60, 61}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 
-	// A role that is killall's own ancestor is spared.
+	// A role that is killall's own ancestor is spared, and so are
+	// killall and the role's other children.
 	procs[51].ppid = 10
 	got = selectTargets(procs, selection{self: 51, selfExe: self, socket: sock})
-	if len(got.roles) != 1 || got.roles[0] != 11 {
-		t.Errorf("roles %v, want [11]", got.roles)
+	if !reflect.DeepEqual(got.roles, []int{11}) || !reflect.DeepEqual(got.children, []int{61}) {
+		t.Errorf("roles %v, want [11]; children %v, want [61]", got.roles, got.children)
 	}
 
 	// containerd found by its pid file, whatever binary it is.

@@ -102,6 +102,10 @@ type targets struct {
 	containerd []int
 	shims      []int
 	containers []int // everything under the shims
+	// children are what else runs under the roles and containerd (other
+	// than containerd itself); they are killed if still there once their
+	// parents have stopped.
+	children []int
 }
 
 // selection says what is skiff's on this host.
@@ -198,19 +202,24 @@ func selectTargets(procs map[int]*proc, s selection) targets {
 			take(&t.roles, pid)
 		}
 	}
-	// Everything under the shims, whole trees.
-	queue := append([]int(nil), t.shims...)
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		for _, c := range children[pid] {
-			if !taken[c] && !spare[c] {
-				take(&t.containers, c)
-				queue = append(queue, c)
+	// Everything under the shims, whole trees; then what else is under
+	// the roles and containerd.
+	descend := func(roots []int, into *[]int) {
+		queue := append([]int(nil), roots...)
+		for len(queue) > 0 {
+			pid := queue[0]
+			queue = queue[1:]
+			for _, c := range children[pid] {
+				if !taken[c] && !spare[c] {
+					take(into, c)
+					queue = append(queue, c)
+				}
 			}
 		}
+		sort.Ints(*into)
 	}
-	sort.Ints(t.containers)
+	descend(t.shims, &t.containers)
+	descend(append(append([]int(nil), t.roles...), t.containerd...), &t.children)
 	return t
 }
 

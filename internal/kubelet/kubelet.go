@@ -10,9 +10,9 @@ import (
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/kubernetes/cmd/kubelet/app"
 	"k8s.io/kubernetes/cmd/kubelet/app/options"
+	kubeletvalidation "k8s.io/kubernetes/pkg/kubelet/apis/config/validation"
 	"k8s.io/kubernetes/pkg/kubelet/eviction"
 	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
-	kubeletvalidation "k8s.io/kubernetes/pkg/kubelet/apis/config/validation"
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
 
 	"github.com/skiff-k8s/skiff/internal/component"

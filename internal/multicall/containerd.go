@@ -7,8 +7,8 @@ import (
 
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task/plugin" // the shim's task service
+	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins"                 // the daemon's plugins
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
-	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins" // the daemon's plugins
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/plugin"

@@ -51,6 +51,9 @@ func RunCrictl(args []string) int {
 	if _, err := os.Stat("/etc/crictl.yaml"); err != nil && os.Getenv("CRI_CONFIG_FILE") == "" {
 		setDefaultEnv("CONTAINER_RUNTIME_ENDPOINT", "unix://"+DefaultSocket)
 		setDefaultEnv("IMAGE_SERVICE_ENDPOINT", "unix://"+DefaultSocket)
+		// An empty config, so that crictl does not warn on every call
+		// that it found none; the endpoints come from the environment.
+		os.Setenv("CRI_CONFIG_FILE", os.DevNull) //nolint:errcheck // valid key
 	}
 	os.Unsetenv(EnvVar) //nolint:errcheck // crictl is not skiff
 	argv := append([]string{Crictl}, args[1:]...)

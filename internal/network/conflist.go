@@ -60,7 +60,6 @@ func Conflist(podCIDRs []string, bridge string, mtu int, ipamDataDir string) ([]
 		"isGateway":   true,
 		"ipMasq":      false,
 		"hairpinMode": true,
-		"promiscMode": true,
 		"ipam": map[string]any{
 			"type":    "host-local",
 			"ranges":  ranges,

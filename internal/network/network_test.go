@@ -34,7 +34,7 @@ func TestConflistForPodCIDR(t *testing.T) {
 	br := conf.Plugins[0]
 	want := map[string]any{
 		"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
-		"hairpinMode": true, "promiscMode": true, "mtu": float64(1450),
+		"hairpinMode": true, "mtu": float64(1450),
 	}
 	for k, v := range want {
 		if br[k] != v {

@@ -28,6 +28,15 @@ type Config struct {
 	WriteKubeconfigMode string
 	DisableAgent        bool
 
+	// The server's own node, unless DisableAgent.
+	NodeName         string
+	NodeIP           string
+	NodeLabels       []string
+	NodeTaints       []string
+	KubeletArgs      []string
+	KubeProxyArgs    []string
+	DisableKubeProxy bool
+
 	ExtraAPIServerArgs         []string
 	ExtraSchedulerArgs         []string
 	ExtraControllerManagerArgs []string
@@ -83,6 +92,9 @@ func (c *Config) Validate() (validated, error) {
 	}
 	if c.BindAddress != "" && net.ParseIP(c.BindAddress) == nil {
 		return v, fmt.Errorf("--bind-address %q is not an IP address", c.BindAddress)
+	}
+	if c.NodeIP != "" && net.ParseIP(c.NodeIP) == nil {
+		return v, fmt.Errorf("--node-ip %q is not an IP address", c.NodeIP)
 	}
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
 		return v, fmt.Errorf("--advertise-address %q is not an IP address", c.AdvertiseAddress)

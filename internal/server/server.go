@@ -59,6 +59,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if !cfg.DisableAgent {
+		node, err := localAgent(cfg, v, certs, advertise)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, node...)
+	}
+	parts = append(parts, &defaultServiceAccount{kubeconfig: filepath.Join(p.cred, "supervisor.kubeconfig")})
 	return component.Run(ctx, parts, func() {
 		memory.TuneWhenIdle(ctx, memory.Defaults)
 		klog.InfoS("skiff server is ready", "https", net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort)),
@@ -113,6 +121,7 @@ func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPE
 		api,
 		&control.Scheduler{Args: schedArgs},
 		&control.ControllerManager{Args: cmArgs},
+		// The user's kubeconfig appears as soon as the API serves.
 		&adminKubeconfig{cfg: cfg, mode: v.kubeconfigMode, certs: c},
 	}, nil
 }

@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"fmt"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-k8s/skiff/embedded"
+	"github.com/skiff-k8s/skiff/internal/bundle"
+	"github.com/skiff-k8s/skiff/internal/component"
+	"github.com/skiff-k8s/skiff/internal/containerd"
+	"github.com/skiff-k8s/skiff/internal/images"
+	"github.com/skiff-k8s/skiff/internal/kubeconfig"
+	"github.com/skiff-k8s/skiff/internal/kubelet"
+	"github.com/skiff-k8s/skiff/internal/network"
+	"github.com/skiff-k8s/skiff/internal/proxy"
+)
+
+// Parts prepares the node's files — the runtime bundle, the kubeconfigs —
+// and returns the agent role at a glance: each part starts once the one
+// before it is ready, and they stop in reverse order.
+func Parts(cfg Config) ([]component.Component, error) {
+	p := cfg.Paths()
+	binDir, err := bundle.Extract(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("unpacking the runtime bundle: %w", err)
+	}
+	if err := writeKubeconfigs(cfg, p); err != nil {
+		return nil, err
+	}
+	nodeClient := func() (kubernetes.Interface, error) { return clientFor(p.KubeletKubeconfig) }
+	client, err := nodeClient()
+	if err != nil {
+		return nil, err
+	}
+
+	runtime := containerd.New(containerd.Config{
+		DataDir:      cfg.DataDir,
+		BinDir:       binDir,
+		CNIConfDir:   p.CNIConf,
+		SandboxImage: embedded.PauseImageName,
+	})
+	cgroupDriver := runtime.Config().CgroupDriver
+	podNetwork, err := network.New(network.Config{
+		ClusterCIDR: cfg.ClusterCIDR,
+		NodeName:    cfg.NodeName,
+		CNIConfDir:  p.CNIConf,
+		IPAMDataDir: p.IPAM,
+		Client:      client,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
+
+	parts := []component.Component{
+		runtime,
+		images.New(images.Config{
+			DataDir:        cfg.DataDir,
+			ImagesDir:      p.Images,
+			PauseImage:     embedded.PauseImage,
+			PauseImageName: embedded.PauseImageName,
+		}),
+		podNetwork,
+		&kubelet.Kubelet{Config: kubelet.Config{
+			NodeName:                 cfg.NodeName,
+			NodeIP:                   cfg.NodeIP,
+			NodeLabels:               cfg.NodeLabels,
+			NodeTaints:               cfg.NodeTaints,
+			ClusterDNS:               cfg.ClusterDNS,
+			ClusterDomain:            cfg.ClusterDomain,
+			CgroupDriver:             cgroupDriver,
+			ContainerRuntimeEndpoint: "unix://" + runtime.Config().Socket,
+			Kubeconfig:               p.KubeletKubeconfig,
+			ClientCAFile:             p.ClientCA,
+			TLSCertFile:              p.KubeletServingCert,
+			TLSKeyFile:               p.KubeletServingKey,
+			RootDir:                  KubeletRootDir,
+			ConfigDir:                p.Etc,
+			ExtraArgs:                cfg.KubeletArgs,
+		}},
+	}
+	if !cfg.DisableKubeProxy {
+		parts = append(parts, &proxy.Proxy{Config: proxy.Config{
+			NodeName:    cfg.NodeName,
+			ClusterCIDR: cfg.ClusterCIDR,
+			Kubeconfig:  p.KubeProxyKubeconfig,
+			ExtraArgs:   cfg.KubeProxyArgs,
+		}})
+	}
+	return append(parts, &nodeReady{name: cfg.NodeName, client: nodeClient}), nil
+}
+
+// writeKubeconfigs points the kubelet and kube-proxy at the server with the
+// node's credentials.
+func writeKubeconfigs(cfg Config, p Paths) error {
+	for path, pair := range map[string][2]string{
+		p.KubeletKubeconfig:   {p.KubeletClientCert, p.KubeletClientKey},
+		p.KubeProxyKubeconfig: {p.KubeProxyCert, p.KubeProxyKey},
+	} {
+		spec := kubeconfig.Spec{Server: cfg.ServerURL, CAFile: p.ServerCA, CertFile: pair[0], KeyFile: pair[1]}
+		if err := kubeconfig.Write(path, spec, 0o600); err != nil {
+			return fmt.Errorf("writing node credentials: %w", err)
+		}
+	}
+	return nil
+}
+
+func clientFor(kubeconfigPath string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", kubeconfigPath, err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}

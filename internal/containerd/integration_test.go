@@ -1,0 +1,136 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// skiffBinary is the built skiff: $SKIFF_BIN, or bin/skiff in the repo.
+func skiffBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SKIFF_BIN"); p != "" {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	p := filepath.Join(filepath.Dir(file), "..", "..", "bin", "skiff")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no skiff binary at %s: run scripts/build first, or set SKIFF_BIN", p)
+	}
+	return p
+}
+
+// containerdPids returns the pids of processes running as containerd with
+// the given config file.
+func containerdPids(config string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
+		if len(args) > 2 && string(args[0]) == "containerd" && string(args[2]) == config {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestIntegrationContainerdChild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real containerd")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("this test must run as root")
+	}
+	bin := skiffBinary(t)
+	// A short path: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("/tmp", "skiff-ctd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	binDir := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
+		if err := os.Symlink(bin, filepath.Join(binDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := New(Config{
+		DataDir:        filepath.Join(dir, "data"),
+		BinDir:         binDir,
+		Socket:         filepath.Join(dir, "run", "containerd.sock"),
+		State:          filepath.Join(dir, "run"),
+		RegistriesFile: filepath.Join(dir, "registries.yaml"),
+		Executable:     bin,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+
+	start := time.Now()
+	if err := c.Start(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			c.Stop(context.Background()) //nolint:errcheck
+		}
+	}()
+	if err := c.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("containerd ready %v after Start, snapshotter %s", time.Since(start).Round(time.Millisecond), c.Snapshotter())
+	pids := containerdPids(c.Config().ConfigFile())
+	if len(pids) != 1 {
+		t.Fatalf("want one containerd child, have %v", pids)
+	}
+
+	// A containerd that dies is started again.
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		now := containerdPids(c.Config().ConfigFile())
+		if len(now) == 1 && now[0] != pids[0] && criVersion(ctx, c.Config().Socket) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd was not restarted; log: %s", lastLines(c.Config().LogFile, 10))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer stopCancel()
+	if err := c.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	if left := containerdPids(c.Config().ConfigFile()); len(left) != 0 {
+		t.Fatalf("containerd still running after Stop: %v", left)
+	}
+	log, _ := os.ReadFile(c.Config().LogFile)
+	if strings.Contains(string(log), "io.containerd.ttrpc.v1.task") {
+		t.Errorf("the daemon saw the shim's task plugin:\n%s", lastLines(c.Config().LogFile, 20))
+	}
+}

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/skiff-k8s/skiff/internal/agent"
+	"github.com/skiff-k8s/skiff/internal/component"
+)
+
+// localAgent is the server's own node: the agent role in this process, with
+// credentials the server issues itself instead of through a join.
+func localAgent(cfg Config, v validated, c certFiles, advertise net.IP) ([]component.Component, error) {
+	name := cfg.NodeName
+	if name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("finding the host name (%v); set --node-name", err)
+		}
+		name = strings.ToLower(host)
+	}
+	ip := advertise
+	if cfg.NodeIP != "" {
+		ip = net.ParseIP(cfg.NodeIP)
+	}
+	ac := agent.Config{
+		DataDir:          cfg.DataDir,
+		NodeName:         name,
+		NodeIP:           ip,
+		NodeLabels:       cfg.NodeLabels,
+		NodeTaints:       cfg.NodeTaints,
+		ServerURL:        fmt.Sprintf("https://%s", net.JoinHostPort(loopbackOr(cfg.BindAddress), strconv.Itoa(cfg.HTTPSPort))),
+		ClusterCIDR:      cfg.ClusterCIDR,
+		ServiceCIDR:      cfg.ServiceCIDR,
+		ClusterDNS:       v.clusterDNS,
+		ClusterDomain:    cfg.ClusterDomain,
+		KubeletArgs:      cfg.KubeletArgs,
+		KubeProxyArgs:    cfg.KubeProxyArgs,
+		DisableKubeProxy: cfg.DisableKubeProxy,
+	}
+	if err := issueLocalNodeCredentials(c, ac.Paths(), name, ip); err != nil {
+		return nil, fmt.Errorf("node credentials: %w", err)
+	}
+	return agent.Parts(ac)
+}
+
+// loopbackOr is where this process reaches its own supervisor: loopback,
+// unless the supervisor listens on one address only.
+func loopbackOr(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	return "127.0.0.1"
+}
