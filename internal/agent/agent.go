@@ -36,10 +36,11 @@ func Parts(cfg Config) ([]component.Component, error) {
 	}
 
 	runtime := containerd.New(containerd.Config{
-		DataDir:      cfg.DataDir,
-		BinDir:       binDir,
-		CNIConfDir:   p.CNIConf,
-		SandboxImage: embedded.PauseImageName,
+		DataDir:        cfg.DataDir,
+		BinDir:         binDir,
+		CNIConfDir:     p.CNIConf,
+		SandboxImage:   embedded.PauseImageName,
+		RegistriesFile: cfg.PrivateRegistry,
 	})
 	cgroupDriver := runtime.Config().CgroupDriver
 	podNetwork, err := network.New(network.Config{

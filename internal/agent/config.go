@@ -23,6 +23,8 @@ type Config struct {
 	KubeletArgs      []string
 	KubeProxyArgs    []string
 	DisableKubeProxy bool
+	// PrivateRegistry is the registries.yaml with mirrors and credentials.
+	PrivateRegistry string
 }
 
 // ContainerdSocket is where skiff's containerd listens.

@@ -36,6 +36,7 @@ type Config struct {
 	KubeletArgs      []string
 	KubeProxyArgs    []string
 	DisableKubeProxy bool
+	PrivateRegistry  string
 
 	ExtraAPIServerArgs         []string
 	ExtraSchedulerArgs         []string

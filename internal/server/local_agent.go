@@ -40,6 +40,7 @@ func localAgent(cfg Config, v validated, c certFiles, advertise net.IP) ([]compo
 		KubeletArgs:      cfg.KubeletArgs,
 		KubeProxyArgs:    cfg.KubeProxyArgs,
 		DisableKubeProxy: cfg.DisableKubeProxy,
+		PrivateRegistry:  cfg.PrivateRegistry,
 	}
 	if err := issueLocalNodeCredentials(c, ac.Paths(), name, ip); err != nil {
 		return nil, fmt.Errorf("node credentials: %w", err)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/internal/component"
+	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/control"
 	"github.com/skiff-k8s/skiff/internal/datastore"
 	"github.com/skiff-k8s/skiff/internal/memory"
@@ -31,6 +32,12 @@ func Run(ctx context.Context, cfg Config) error {
 	// cannot start leaves no trace.
 	if err := checkPortsFree(cfg); err != nil {
 		return err
+	}
+	if !cfg.DisableAgent {
+		// Checked before anything is written, like every other input.
+		if _, err := containerd.LoadRegistries(cfg.PrivateRegistry); err != nil {
+			return fmt.Errorf("--private-registry: %w", err)
+		}
 	}
 	if err := ensureWritable(cfg.DataDir, p.server); err != nil {
 		return err
