@@ -46,3 +46,16 @@ func TuneWhenIdle(ctx context.Context, s Settings) {
 		klog.V(1).InfoS("Tuned the Go runtime for idle", "gcPercent", s.GCPercent)
 	}()
 }
+
+// ReleaseExecutableAfter drops this process's mappings of the skiff
+// executable once start-up is over, for the long-lived helper processes the
+// binary also becomes (containerd, the runc shims): each starts by running
+// every package's initialisation over a large binary, and the kernel keeps
+// those pages mapped (often as huge pages) long after they are needed.
+func ReleaseExecutableAfter(d time.Duration) {
+	go func() {
+		time.Sleep(d)
+		debug.FreeOSMemory()
+		_, _ = pageOutExecutable()
+	}()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task/plugin" // the shim's task service
@@ -13,6 +14,8 @@ import (
 	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
+
+	"github.com/skiff-k8s/skiff/internal/memory"
 )
 
 // shimTask is the runc shim's task service. It is the only plugin the shim
@@ -39,6 +42,7 @@ func keepRegistered(keep func(*plugin.Registration) bool) {
 // program name) and returns its exit code.
 func RunContainerd(args []string) int {
 	keepRegistered(func(r *plugin.Registration) bool { return !isShimOnly(r) })
+	memory.ReleaseExecutableAfter(20 * time.Second)
 	if err := command.App().Run(context.Background(), args); err != nil {
 		fmt.Fprintln(os.Stderr, "containerd:", err)
 		return 1
@@ -50,6 +54,7 @@ func RunContainerd(args []string) int {
 // itself, as upstream. It does not return.
 func RunShim() {
 	keepRegistered(isShimOnly)
+	memory.ReleaseExecutableAfter(5 * time.Second)
 	shim.RunShim(context.Background(), manager.NewShimManager("io.containerd.runc.v2"))
 	os.Exit(0)
 }
