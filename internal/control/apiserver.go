@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -30,6 +31,7 @@ type APIServer struct {
 	OnHandler func(http.Handler)
 
 	*goroutine
+	ready atomic.Bool
 }
 
 var _ component.Component = (*APIServer)(nil)
@@ -86,7 +88,7 @@ func (a *APIServer) Ready(ctx context.Context) error {
 		Transport: &http.Transport{TLSClientConfig: a.ClientTLS},
 	}
 	defer client.CloseIdleConnections()
-	return poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
 		resp, err := client.Get(a.ReadyzURL)
 		if err != nil {
 			return false, nil
@@ -95,11 +97,23 @@ func (a *APIServer) Ready(ctx context.Context) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
 		return resp.StatusCode == http.StatusOK && string(body) == "ok", nil
 	})
+	if err == nil {
+		a.ready.Store(true)
+	}
+	return err
 }
 
+// Stop ends the apiserver. One asked to stop before it is ready is let
+// finish starting first: upstream ends the whole process (klog.Fatal) when a
+// post-start hook sees its context cancelled, and a stop is not a crash.
 func (a *APIServer) Stop(ctx context.Context) error {
 	if a.goroutine == nil {
 		return nil
+	}
+	if !a.ready.Load() {
+		wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = a.Ready(wait)
+		cancel()
 	}
 	return a.stop(ctx)
 }
