@@ -133,6 +133,7 @@ func stopServices(ctx context.Context, say func(string, ...any)) error {
 func stopProcesses(ctx context.Context, timeout time.Duration, say func(string, ...any)) error {
 	sel := selection{
 		self:          os.Getpid(),
+		pidNS:         nsInode("/proc/self/ns/pid"),
 		containerdPID: readPIDFile(containerdPIDFile),
 		socket:        containerdSocket,
 	}

@@ -164,3 +164,15 @@ func TestUnescapeOctal(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectTargetsSparesSkiffInOtherPIDNamespaces(t *testing.T) {
+	procs := map[int]*proc{
+		10: {pid: 10, ppid: 1, argv: []string{"/usr/local/bin/skiff", "server"}, pidNS: 1},
+		20: {pid: 20, ppid: 1, argv: []string{"/usr/local/bin/skiff", "server"}, pidNS: 2}, // a node container's
+		21: {pid: 21, ppid: 20, argv: []string{"containerd", "--config", "/var/lib/skiff/agent/etc/containerd/config.toml"}, pidNS: 2},
+	}
+	got := selectTargets(procs, selection{self: 99, pidNS: 1, socket: "/run/skiff/containerd/containerd.sock"})
+	if len(got.roles) != 1 || got.roles[0] != 10 || len(got.containerd) != 0 {
+		t.Fatalf("picked roles %v and containerd %v; want only pid 10", got.roles, got.containerd)
+	}
+}

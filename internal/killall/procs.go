@@ -21,6 +21,7 @@ type proc struct {
 	argv      []string
 	exe       string    // where /proc/<pid>/exe points ("" if unreadable)
 	exeID     [2]uint64 // device and inode of that file
+	pidNS     uint64    // inode of its PID namespace (0 if unreadable)
 }
 
 // readProcs reads every process under procRoot (normally /proc).
@@ -56,12 +57,25 @@ func readProc(procRoot string, pid int) (*proc, error) {
 	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
 		p.exe = strings.TrimSuffix(exe, " (deleted)")
 	}
+	p.pidNS = nsInode(filepath.Join(dir, "ns", "pid"))
 	if st, err := os.Stat(filepath.Join(dir, "exe")); err == nil {
 		if s, ok := st.Sys().(*syscall.Stat_t); ok {
 			p.exeID = [2]uint64{uint64(s.Dev), s.Ino}
 		}
 	}
 	return p, nil
+}
+
+// nsInode identifies a namespace by the inode of its /proc/<pid>/ns file.
+func nsInode(path string) uint64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino
+	}
+	return 0
 }
 
 // parseStat reads the ppid, state and start time from /proc/<pid>/stat,
@@ -114,6 +128,18 @@ type selection struct {
 	selfExe       [2]uint64
 	containerdPID int    // from containerd's pid file, or 0
 	socket        string // skiff's containerd socket, which its shims are given
+	// pidNS is killall's own PID namespace. skiff running in a container on
+	// this host — a node of a multi-node cluster, started by Docker — shows
+	// in the host's /proc under the same names, but is not this host's
+	// skiff: only processes of this namespace are picked (their containers'
+	// processes, in namespaces of their own, are reached as their children).
+	pidNS uint64
+}
+
+// sameHost says whether p belongs to the PID namespace killall runs in; an
+// unknown namespace on either side counts as the same.
+func (s selection) sameHost(p *proc) bool {
+	return s.pidNS == 0 || p.pidNS == 0 || p.pidNS == s.pidNS
 }
 
 func argv0(p *proc) string {
@@ -149,9 +175,11 @@ func (s selection) isContainerd(p *proc) bool {
 	return strings.Contains(strings.Join(p.argv, " "), "skiff")
 }
 
-// isShim is a runc shim serving skiff's containerd.
+// isShim is a runc shim serving skiff's containerd. The shim re-executes the
+// skiff binary itself (SKIFF_MULTICALL tells it what to be), so its argv0 is
+// skiff's path, not containerd-shim-runc-v2.
 func (s selection) isShim(p *proc) bool {
-	if !strings.HasPrefix(argv0(p), "containerd-shim") {
+	if !strings.HasPrefix(argv0(p), "containerd-shim") && !s.isSkiffBinary(p) {
 		return false
 	}
 	for i := 1; i+1 < len(p.argv); i++ {
@@ -194,6 +222,7 @@ func selectTargets(procs map[int]*proc, s selection) targets {
 	for _, pid := range pids {
 		p := procs[pid]
 		switch {
+		case !s.sameHost(p):
 		case s.isShim(p):
 			take(&t.shims, pid)
 		case s.isContainerd(p):
