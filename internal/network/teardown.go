@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
@@ -67,7 +68,9 @@ func DeleteBridge(name string) ([]string, error) {
 	for _, l := range links {
 		if l.Attrs().MasterIndex == br.Attrs().Index && l.Type() == "veth" {
 			if err := netlink.LinkDel(l); err != nil {
-				errs = append(errs, fmt.Errorf("deleting %s: %w", l.Attrs().Name, err))
+				if !errors.Is(err, syscall.ENODEV) { // ENODEV: gone with its pod's netns meanwhile
+					errs = append(errs, fmt.Errorf("deleting %s: %w", l.Attrs().Name, err))
+				}
 				continue
 			}
 			deleted = append(deleted, l.Attrs().Name)
