@@ -1,6 +1,6 @@
 // Command skiff is upstream Kubernetes in one binary. main only dispatches on
 // the name it was called by (see internal/multicall), so that links named
-// kubectl, crictl, ctr, containerd and containerd-shim-runc-v2 reach the
+// kubectl, crictl, ctr and containerd reach the
 // built-in tool; everything else is internal/cli.
 package main
 
@@ -18,8 +18,6 @@ func main() {
 		kubectl.Main(os.Args[1:])
 	case multicall.Containerd:
 		os.Exit(multicall.RunContainerd(os.Args))
-	case multicall.Shim:
-		multicall.RunShim()
 	case multicall.Ctr:
 		os.Exit(multicall.RunCtr(os.Args))
 	case multicall.Crictl:

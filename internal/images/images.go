@@ -225,6 +225,13 @@ func (i *Importer) importOne(ctx context.Context, cl *client.Client, st state, s
 		opts = append(opts, client.WithIndexName(i.cfg.PauseImageName))
 	}
 	t0 := time.Now()
+	// One lease over import and unpack: without it containerd's garbage
+	// collector may take blobs that no image record holds yet.
+	ctx, done, err := cl.WithLease(ctx)
+	if err != nil {
+		return false, fmt.Errorf("taking a lease: %w", err)
+	}
+	defer done(context.WithoutCancel(ctx)) //nolint:errcheck // the lease expires by itself
 	imgs, err := cl.Import(ctx, r, opts...)
 	if err != nil {
 		return false, err

@@ -1,10 +1,10 @@
 // Package multicall lets the one skiff binary act as the tools it bundles:
-// containerd, containerd-shim-runc-v2, ctr, crictl (and kubectl, which lives
-// in internal/kubectl). main asks Resolve which tool the process was called
-// as and hands over to that tool's entry point.
+// containerd, ctr, crictl (and kubectl, which lives in internal/kubectl).
+// main asks Resolve which tool the process was called as and hands over to
+// that tool's entry point.
 //
-// Because every tool shares one process image, it also shares containerd's
-// one global plugin registry, which holds both the daemon's builtins and the
-// runc shim's task plugin. Containerd and Shim each filter that registry down
-// to what their role needs before they run.
+// The runc shim is not one of them: one runs per pod, and the skiff binary
+// is too large for that (each start would run the initialisation of every
+// Kubernetes package and map most of 200 MB). scripts/bundle builds
+// containerd's own shim, small and static, into the embedded bundle.
 package multicall

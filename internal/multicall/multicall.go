@@ -8,22 +8,21 @@ import (
 // The names the binary answers to, as links or through EnvVar.
 const (
 	Containerd = "containerd"
-	Shim       = "containerd-shim-runc-v2"
 	Ctr        = "ctr"
 	Crictl     = "crictl"
 	Kubectl    = "kubectl"
 )
 
 // EnvVar carries the tool name to re-executions of the binary whose argv0 is
-// not a tool name: the runc shim re-executes os.Executable() (the real skiff
-// path), so its argv0 says "skiff" while it must run as the shim.
+// not a tool name (a tool that re-executes os.Executable(), the real skiff
+// path, would otherwise come back as skiff's own command line).
 const EnvVar = "SKIFF_MULTICALL"
 
 // DefaultSocket is where skiff's containerd listens; ctr and crictl talk to
 // it unless told otherwise.
 const DefaultSocket = "/run/skiff/containerd/containerd.sock"
 
-var tools = map[string]bool{Containerd: true, Shim: true, Ctr: true, Crictl: true, Kubectl: true}
+var tools = map[string]bool{Containerd: true, Ctr: true, Crictl: true, Kubectl: true}
 
 // Resolve returns the tool the process was called as, or "" for skiff's own
 // command line. A known base name of argv0 wins, and is then recorded in

@@ -5,10 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/containerd/containerd/v2/plugins"
-	"github.com/containerd/plugin"
-	"github.com/containerd/plugin/registry"
 )
 
 func TestResolve(t *testing.T) {
@@ -16,9 +12,9 @@ func TestResolve(t *testing.T) {
 		argv0, env, want string
 	}{
 		{"/usr/local/bin/skiff", "", ""},
-		{"skiff", "containerd-shim-runc-v2", Shim},
+		{"skiff", "ctr", Ctr},
 		{"/var/lib/skiff/data/x/bin/containerd", "", Containerd},
-		{"containerd-shim-runc-v2", "containerd", Shim}, // the link beats what containerd passed down
+		{"/usr/local/bin/ctr", "containerd", Ctr}, // the link beats what was passed down
 		{"kubectl", "", Kubectl},
 		{"skiff", "bogus", ""},
 	} {
@@ -29,40 +25,6 @@ func TestResolve(t *testing.T) {
 		if tc.want != "" && os.Getenv(EnvVar) != tc.want {
 			t.Errorf("Resolve(%q) left %s=%q, want %q", tc.argv0, EnvVar, os.Getenv(EnvVar), tc.want)
 		}
-	}
-}
-
-// TestRegistrySplit checks that the daemon and the shim each see only their
-// own plugins although both are linked in.
-func TestRegistrySplit(t *testing.T) {
-	uris := func() map[string]bool {
-		m := map[string]bool{}
-		for _, r := range registry.Graph(func(*plugin.Registration) bool { return false }) {
-			m[r.URI()] = true
-		}
-		return m
-	}
-	saved := registry.Graph(func(*plugin.Registration) bool { return false })
-	restore := func() {
-		registry.Reset()
-		for i := range saved {
-			registry.Register(&saved[i])
-		}
-	}
-	defer restore()
-
-	all := uris()
-	if !all[shimTask] || !all[string(plugins.GRPCPlugin)+".cri"] {
-		t.Fatalf("expected both the shim task and CRI to be registered, have %v", all)
-	}
-	keepRegistered(func(r *plugin.Registration) bool { return !isShimOnly(r) })
-	if daemon := uris(); daemon[shimTask] || len(daemon) != len(all)-1 {
-		t.Errorf("daemon registry: %d of %d plugins, shim task present=%v", len(daemon), len(all), daemon[shimTask])
-	}
-	restore()
-	keepRegistered(isShimOnly)
-	if shim := uris(); len(shim) != 1 || !shim[shimTask] {
-		t.Errorf("shim registry: %v, want only %s", shim, shimTask)
 	}
 }
 

@@ -448,7 +448,7 @@ type memory struct {
 }
 
 // readMemory sorts skiff's processes: the server, its containerd (argv0
-// containerd, the skiff binary), the shims (the skiff binary run with
+// containerd, the skiff binary), the shims (the bundled runc shim, run with
 // -address at skiff's socket) and what runs under the shims.
 func readMemory(serverPID int) memory {
 	var m memory
@@ -477,7 +477,7 @@ func readMemory(serverPID int) memory {
 		switch {
 		case filepath.Base(argv[0]) == "containerd" && isSkiffExe(pid):
 			add(&m.containerd, pid)
-		case isSkiffExe(pid) && hasFlag(argv, "-address", "/run/skiff/containerd/containerd.sock"):
+		case hasFlag(argv, "-address", "/run/skiff/containerd/containerd.sock"):
 			add(&m.shims, pid)
 			shims = append(shims, pid)
 		}
