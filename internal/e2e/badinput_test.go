@@ -63,8 +63,8 @@ func TestE2EBadInput(t *testing.T) {
 			ep := fmt.Sprintf(db.endpoint, closed)
 			r := runSkiff(t, 90*time.Second, nil, append(standardArgs(c), "--token", "e2e-secret", "--datastore-endpoint", ep)...)
 			expectUsageError(t, r, "datastore")
-			if !r.timedOut && r.took > 60*time.Second {
-				t.Errorf("gave up on an unreachable datastore after %v; want within 60s", r.took.Round(time.Second))
+			if !r.TimedOut && r.Took > 60*time.Second {
+				t.Errorf("gave up on an unreachable datastore after %v; want within 60s", r.Took.Round(time.Second))
 			}
 			// The apiserver never came up: no admin kubeconfig pointing at it.
 			mustNotExist(t, c.Kubeconfig, "an unreachable datastore")

@@ -136,8 +136,8 @@ func TestE2EStopDuringStartup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	ok, err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
-		if !s.running() {
-			t.Fatalf("skiff server exited during start-up: %v", s.waitErr)
+		if !s.Running() {
+			t.Fatalf("skiff server exited during start-up: %v", s.Err())
 		}
 		code, body, err := httpGet(hc, s.url("/ping"))
 		return err == nil && code == http.StatusOK && strings.TrimSpace(body) == "pong", err

@@ -35,7 +35,7 @@ func TestE2EKubectlWatch(t *testing.T) {
 
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	cmd := s.kubectlCmd(wctx, "get", "configmaps", "-n", ns, "-w", "-o", "name")
+	cmd := s.kubectlRunner().Cmd(wctx, "get", "configmaps", "-n", ns, "-w", "-o", "name")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

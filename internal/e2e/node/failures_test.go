@@ -252,7 +252,7 @@ func registriesFile(t *testing.T, n *node, content string) string {
 	t.Helper()
 	r := runSkiff(t, 30*time.Second, "server", "--help")
 	for _, flag := range []string{"--registries", "--private-registry"} {
-		if strings.Contains(r.stdout+r.stderr, flag+" ") {
+		if strings.Contains(r.Stdout+r.Stderr, flag+" ") {
 			p := writeFile(t, filepath.Join(n.Root, "registries.yaml"), content)
 			n.Args = append(n.Args, flag, p)
 			return p

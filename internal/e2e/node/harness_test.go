@@ -2,9 +2,7 @@ package node
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,8 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-k8s/skiff/internal/e2e/harness"
 )
 
 // Bounds of the harness, generous for a loaded 2-core CI box. The design
@@ -67,34 +64,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+const rootHint = "set SKIFF_BIN and SKIFF_TEST_IMAGE"
+
 func setup() error {
-	root, rootErr := repoRoot()
-	skiffBin = os.Getenv("SKIFF_BIN")
-	if skiffBin == "" {
-		if rootErr != nil {
-			return rootErr
-		}
-		skiffBin = filepath.Join(root, "bin", "skiff")
+	var err error
+	if skiffBin, err = harness.FindBinary(rootHint); err != nil {
+		return err
 	}
 	testImagePath = os.Getenv("SKIFF_TEST_IMAGE")
 	if testImagePath == "" {
-		if rootErr != nil {
-			return rootErr
+		root, err := harness.RepoRoot(rootHint)
+		if err != nil {
+			return err
 		}
 		testImagePath = filepath.Join(root, "build", "images", testImageTar)
-	}
-	var err error
-	if skiffBin, err = filepath.Abs(skiffBin); err != nil {
-		return err
-	}
-	if st, err := os.Stat(skiffBin); err != nil || st.IsDir() || st.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("no executable skiff binary at %s: build it first with scripts/build, or point SKIFF_BIN at a built binary", skiffBin)
 	}
 	if _, err := os.Stat(testImagePath); err != nil {
 		return fmt.Errorf("test image: %v: scripts/build makes it, or point SKIFF_TEST_IMAGE at the tarball of %s", err, testImage)
 	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("these tests run a real node and must run as root (euid is %d): run them as root, or pass -short to skip the integration tests", os.Geteuid())
+	if err := harness.RequireRoot("these tests run a real node"); err != nil {
+		return err
 	}
 	// Each test ends with skiff killall, which stops every skiff process on
 	// the host: never start beside another node or server.
@@ -109,94 +98,18 @@ func setup() error {
 	return nil
 }
 
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the repository root (no go.mod above the working directory): set SKIFF_BIN and SKIFF_TEST_IMAGE")
-		}
-		dir = parent
-	}
-}
+// The shared helpers, under the names the tests use.
+var (
+	poll       = harness.Poll
+	within     = harness.Within
+	writeFile  = harness.WriteFile
+	tailString = harness.TailString
+)
 
 // integration skips t under -short, and only then.
 func integration(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration: runs a real node")
-	}
-}
-
-// scratchDir makes a short directory for one test and removes it at the
-// end (kine's unix socket under <data-dir>/server must stay within 108
-// bytes).
-func scratchDir(t *testing.T) string {
-	t.Helper()
-	base := os.TempDir()
-	if len(base) > 32 {
-		base = "/tmp"
-	}
-	dir, err := os.MkdirTemp(base, "skn")
-	if err != nil {
-		t.Fatalf("making a scratch dir: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Logf("removing %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-var (
-	portMu    sync.Mutex
-	portTaken = map[int]bool{}
-)
-
-// freePortPair returns a port P such that P and P+1 are free on every
-// address (node servers listen on all of them), below the ephemeral range.
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 500 {
-		p := 20000 + 2*rand.IntN(4900)
-		if portTaken[p] || portTaken[p+1] || !portFree(p) || !portFree(p+1) {
-			continue
-		}
-		portTaken[p], portTaken[p+1] = true, true
-		return p
-	}
-	t.Fatal("no two free consecutive ports found")
-	return 0
-}
-
-func portFree(p int) bool {
-	l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
-}
-
-// childEnv is our environment without SKIFF_* or KUBECONFIG, plus extra.
-func childEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SKIFF_") || strings.HasPrefix(kv, "KUBECONFIG=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
+	harness.Integration(t, "runs a real node")
 }
 
 // node is one skiff server with its agent, in a scratch dir of its test.
@@ -208,12 +121,7 @@ type node struct {
 	Kubeconfig string   // <Root>/kubeconfig.yaml
 	Name       string   // --node-name, unique per test
 	Args       []string // argv after the binary name
-	logPath    string
-
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
-	starts  int
+	proc       *harness.Process
 
 	rest   *rest.Config
 	client kubernetes.Interface
@@ -225,15 +133,16 @@ type node struct {
 // `skiff killall` cleans the host for the next node test.
 func newNode(t *testing.T, extraArgs ...string) *node {
 	t.Helper()
-	root := scratchDir(t)
+	root := harness.ScratchDir(t, "skn")
 	n := &node{
-		t:          t,
-		Root:       root,
-		DataDir:    filepath.Join(root, "data"),
-		Port:       freePortPair(t),
+		t:       t,
+		Root:    root,
+		DataDir: filepath.Join(root, "data"),
+		// Node servers listen on every address: the port must be free on all.
+		Port:       harness.FreePortPair(t, ""),
 		Kubeconfig: filepath.Join(root, "kubeconfig.yaml"),
 		Name:       fmt.Sprintf("e2e-%s-%04d", strings.ToLower(shortName(t.Name())), rand.IntN(10000)),
-		logPath:    filepath.Join(root, "skiff.log"),
+		proc:       &harness.Process{Bin: skiffBin, LogPath: filepath.Join(root, "skiff.log")},
 	}
 	cfgFile := filepath.Join(root, "empty-config.yaml")
 	writeFile(t, cfgFile, "# e2e: no settings here\n")
@@ -247,17 +156,11 @@ func newNode(t *testing.T, extraArgs ...string) *node {
 	}, extraArgs...)
 	n.AddImage(testImagePath)
 	t.Cleanup(func() {
-		if n.running() {
-			n.killGroup()
-			<-n.exited
-		}
-		if t.Failed() {
-			t.Logf("last %d lines of %s:\n%s", logTailLines, n.logPath, tailFile(n.logPath, logTailLines))
-		}
-		if n.starts > 0 {
+		n.proc.Cleanup(t, logTailLines)
+		if n.proc.Starts() > 0 {
 			r := runSkiff(t, killallTimeout, "killall", "--data-dir", n.DataDir)
-			if r.code != 0 {
-				t.Errorf("cleanup: skiff killall exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+			if r.Code != 0 {
+				t.Errorf("cleanup: skiff killall exited %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
 			}
 		}
 	})
@@ -317,62 +220,17 @@ func (n *node) Start() {
 
 // Launch starts skiff server in the background.
 func (n *node) Launch() {
-	t := n.t
-	t.Helper()
+	n.t.Helper()
 	if n.running() {
-		t.Fatal("Launch: skiff server already running")
+		n.t.Fatal("Launch: skiff server already running")
 	}
-	n.starts++
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatalf("opening the server log: %v", err)
-	}
-	fmt.Fprintf(logf, "=== e2e: start #%d: %s %s\n", n.starts, skiffBin, strings.Join(n.Args, " "))
-	cmd := exec.Command(skiffBin, n.Args...)
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("starting %s: %v", skiffBin, err)
-	}
-	n.cmd = cmd
-	n.exited = make(chan struct{})
-	n.waitErr = nil
-	go func() {
-		n.waitErr = cmd.Wait()
-		logf.Close()
-		close(n.exited)
-	}()
+	n.proc.Start(n.t, n.Args, nil)
 }
 
-func (n *node) running() bool {
-	if n.exited == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (n *node) killGroup() {
-	if n.cmd != nil && n.cmd.Process != nil {
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-	}
-}
+func (n *node) running() bool { return n.proc.Running() }
 
 // thisStartLog is the server log since the current start began.
-func (n *node) thisStartLog() string {
-	b, _ := os.ReadFile(n.logPath)
-	marker := fmt.Sprintf("=== e2e: start #%d:", n.starts)
-	if i := bytes.LastIndex(b, []byte(marker)); i >= 0 {
-		b = b[i:]
-	}
-	return string(b)
-}
+func (n *node) thisStartLog() string { return n.proc.StartLog() }
 
 // WaitReady waits until the current start logs "skiff server is ready",
 // then builds a client from the kubeconfig it wrote.
@@ -382,49 +240,27 @@ func (n *node) WaitReady() {
 	begin := time.Now()
 	for !strings.Contains(n.thisStartLog(), readyLine) {
 		if !n.running() {
-			t.Fatalf("skiff server exited before it was ready (%v); see its log below", n.waitErr)
+			t.Fatalf("skiff server exited before it was ready (%v); see its log below", n.proc.Err())
 		}
 		if time.Since(begin) > readyTimeout {
 			t.Fatalf("skiff server did not log %q within %v", readyLine, readyTimeout)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", n.Kubeconfig)
+	cfg, err := harness.RestConfig(n.Kubeconfig)
 	if err != nil {
 		t.Fatalf("the server logged %q but its kubeconfig does not load: %v", readyLine, err)
 	}
-	cfg.QPS, cfg.Burst = 100, 200
 	n.rest = cfg
-	n.client = kubernetes.NewForConfigOrDie(cfg)
-	t.Logf("skiff server %s (start #%d, port %d) ready after %v", n.Name, n.starts, n.Port, time.Since(begin).Round(time.Millisecond))
+	n.client = harness.NewClient(cfg, 100, 200)
+	t.Logf("skiff server %s (start #%d, port %d) ready after %v", n.Name, n.proc.Starts(), n.Port, time.Since(begin).Round(time.Millisecond))
 }
 
 // Stop sends SIGTERM and expects exit status 0 within stopTimeout (it
 // kills the server past that). Containers are meant to outlive it.
 func (n *node) Stop() {
-	t := n.t
-	t.Helper()
-	if !n.running() {
-		t.Fatalf("Stop: skiff server is not running (exited: %v)", n.waitErr)
-	}
-	begin := time.Now()
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("sending SIGTERM: %v", err)
-	}
-	select {
-	case <-n.exited:
-	case <-time.After(stopTimeout):
-		n.killGroup()
-		<-n.exited
-		t.Errorf("skiff server did not exit within %v of SIGTERM (killed it)", stopTimeout)
-		return
-	}
-	took := time.Since(begin).Round(time.Millisecond)
-	if n.waitErr != nil {
-		t.Errorf("skiff server exited with %v %v after SIGTERM, want exit status 0", n.waitErr, took)
-	} else {
-		t.Logf("skiff server stopped cleanly %v after SIGTERM", took)
-	}
+	n.t.Helper()
+	n.proc.Terminate(n.t, stopTimeout)
 }
 
 // WaitExit waits up to d for the server to exit by itself and returns its
@@ -432,20 +268,16 @@ func (n *node) Stop() {
 func (n *node) WaitExit(d time.Duration) int {
 	n.t.Helper()
 	select {
-	case <-n.exited:
+	case <-n.proc.Exited():
 	case <-time.After(d):
-		n.killGroup()
-		<-n.exited
+		n.proc.Kill()
 		n.t.Fatalf("skiff server still running %v after start; want it to stop by itself", d)
 	}
-	var ee *exec.ExitError
-	if errors.As(n.waitErr, &ee) {
-		return ee.ExitCode()
+	code, ok := n.proc.ExitCode()
+	if !ok {
+		n.t.Fatalf("waiting for skiff server: %v", n.proc.Err())
 	}
-	if n.waitErr != nil {
-		n.t.Fatalf("waiting for skiff server: %v", n.waitErr)
-	}
-	return 0
+	return code
 }
 
 // Killall runs `skiff killall` for this node's data dir and fails the test
@@ -453,48 +285,37 @@ func (n *node) WaitExit(d time.Duration) int {
 func (n *node) Killall() {
 	n.t.Helper()
 	r := runSkiff(n.t, killallTimeout, "killall", "--data-dir", n.DataDir)
-	n.t.Logf("skiff killall (exit %d, %v):\n%s%s", r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
-	if r.code != 0 || r.timedOut {
-		n.t.Fatalf("skiff killall failed (exit %d, timed out %v)", r.code, r.timedOut)
+	n.t.Logf("skiff killall (exit %d, %v):\n%s%s", r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
+	if r.Code != 0 || r.TimedOut {
+		n.t.Fatalf("skiff killall failed (exit %d, timed out %v)", r.Code, r.TimedOut)
 	}
 	if n.running() {
 		select {
-		case <-n.exited:
+		case <-n.proc.Exited():
 		case <-time.After(5 * time.Second):
 			n.t.Errorf("skiff server still running after skiff killall returned")
 		}
 	}
 }
 
+func (n *node) kubectlRunner() harness.Kubectl {
+	return harness.Kubectl{Bin: skiffBin, Kubeconfig: n.Kubeconfig, CacheRoot: n.Root, Timeout: kubectlTimeout}
+}
+
 // kubectlCmd is `<bin> kubectl --kubeconfig <kubeconfig> args...`.
 func (n *node) kubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
-	full := append([]string{"kubectl", "--kubeconfig", n.Kubeconfig}, args...)
-	cmd := exec.CommandContext(ctx, skiffBin, full...)
-	cmd.Env = childEnv("KUBECACHEDIR=" + filepath.Join(n.Root, "kubecache"))
-	cmd.WaitDelay = 5 * time.Second
-	return cmd
+	return n.kubectlRunner().Cmd(ctx, args...)
 }
 
 // kubectlRun runs kubectl and returns its stdout, stderr and exit code
 // (-1 if it did not run to an exit).
 func (n *node) kubectlRun(stdin io.Reader, args ...string) (string, string, int) {
-	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
-	defer cancel()
-	cmd := n.kubectlCmd(ctx, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		code = -1
-		stderr.WriteString(err.Error())
+	out, errOut, err := n.kubectlRunner().Run(stdin, args...)
+	code := harness.ExitCode(err)
+	if code == -1 {
+		errOut += err.Error()
 	}
-	return stdout.String(), stderr.String(), code
+	return out, errOut, code
 }
 
 // kubectl runs kubectl and fails the test if it fails.
@@ -517,67 +338,16 @@ func (n *node) apply(manifest string) {
 }
 
 // result is how a short-lived skiff process ended.
-type result struct {
-	code     int
-	stdout   string
-	stderr   string
-	took     time.Duration
-	timedOut bool
-}
+type result = harness.Result
 
 // runSkiff runs the binary to completion (killed after timeout).
 func runSkiff(t *testing.T, timeout time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, skiffBin, args...)
-	cmd.Env = childEnv()
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	begin := time.Now()
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(begin), timedOut: ctx.Err() != nil}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Errorf("running %s %s: %v", skiffBin, strings.Join(args, " "), err)
-		r.code = -1
+	r, err := harness.Run(skiffBin, timeout, nil, args...)
+	if err != nil {
+		t.Error(err)
 	}
 	return r
-}
-
-// poll calls f every interval until it returns true or ctx ends; it returns
-// the last error f gave and whether f succeeded.
-func poll(ctx context.Context, interval time.Duration, f func() (bool, error)) (bool, error) {
-	var last error
-	for {
-		ok, err := f()
-		if ok {
-			return true, nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last == nil {
-				last = ctx.Err()
-			}
-			return false, last
-		case <-time.After(interval):
-		}
-	}
-}
-
-// within is a context for one wait of a test.
-func within(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // waitAvailable waits until the Deployment has all its replicas updated,
@@ -686,15 +456,7 @@ func (n *node) nodeReady() (bool, string) {
 // httpClient is for plain HTTP to pods, services and node ports.
 var httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
-func httpGet(url string) (int, string, error) {
-	resp, err := httpClient.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(b), err
-}
+func httpGet(url string) (int, string, error) { return harness.HTTPGet(httpClient, url) }
 
 // expectHTTP GETs url until it answers 200 with a body that satisfies ok
 // (new iptables rules and endpoints take a moment), and returns the body.
@@ -751,54 +513,4 @@ func hostIPv4(t *testing.T) net.IP {
 	}
 	t.Fatalf("interface %s of the default route has no IPv4 address", iface)
 	return nil
-}
-
-func writeFile(t *testing.T, path, content string) string {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// logNoise marks log lines that repeat by the hundred while a component
-// retries.
-var logNoise = []string{"addrConn.createTransport failed to connect"}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	var kept []string
-	dropped := 0
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if containsAny(l, logNoise) {
-			dropped++
-			continue
-		}
-		kept = append(kept, l)
-	}
-	out := tailString(strings.Join(kept, "\n"), n)
-	if dropped > 0 {
-		out += fmt.Sprintf("\n(%d lines matching %q left out)", dropped, logNoise)
-	}
-	return out
-}
-
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func tailString(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
