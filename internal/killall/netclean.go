@@ -40,7 +40,7 @@ func linkToRemove(name string) bool {
 // overlay links, in the current network namespace.
 func removeLinks(bridge string) (deleted []string, err error) {
 	deleted, err = network.DeleteBridge(bridge)
-	links, lerr := netlink.LinkList()
+	links, lerr := network.ListLinks()
 	if lerr != nil {
 		return deleted, errors.Join(err, fmt.Errorf("listing links: %w", lerr))
 	}

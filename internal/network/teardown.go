@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netlink"
@@ -59,7 +60,7 @@ func DeleteBridge(name string) ([]string, error) {
 		}
 		return nil, fmt.Errorf("finding %s: %w", name, err)
 	}
-	links, err := netlink.LinkList()
+	links, err := ListLinks()
 	if err != nil {
 		return nil, fmt.Errorf("listing links: %w", err)
 	}
@@ -82,4 +83,21 @@ func DeleteBridge(name string) ([]string, error) {
 		deleted = append(deleted, name)
 	}
 	return deleted, errors.Join(errs...)
+}
+
+// ListLinks lists the links of the current network namespace. A dump that
+// the kernel interrupts because links changed meanwhile — veths vanish as
+// their pods' namespaces close, which is exactly when teardown runs — is
+// taken again.
+func ListLinks() ([]netlink.Link, error) {
+	var err error
+	for range 10 {
+		var links []netlink.Link
+		links, err = netlink.LinkList()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return links, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, err
 }
