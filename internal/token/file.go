@@ -1,6 +1,8 @@
 package token
 
 import (
+	"github.com/skiff-k8s/skiff/internal/fsutil"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,43 +39,12 @@ func readFile(path string) (t Token, found bool, err error) {
 // writeFile stores t atomically, so that a crash never leaves a truncated
 // token that would lock every node out.
 func writeFile(path string, t Token) error {
-	dir, base := filepath.Split(path)
-	if err := os.MkdirAll(filepath.Clean(dir), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("writing token: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := fsutil.WriteFile(path, []byte(t.String()+"\n"), fileMode); err != nil {
 		return fmt.Errorf("writing token: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// Narrow the mode before the secret lands in the file.
-	if err := tmp.Chmod(fileMode); err != nil {
-		return fmt.Errorf("writing token to %s: %w", path, err)
-	}
-	if _, err := tmp.WriteString(t.String() + "\n"); err != nil {
-		return fmt.Errorf("writing token to %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing token to %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing token to %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing token to %s: %w", path, err)
-	}
-	committed = true
-	// Make the rename durable; failing here only weakens that, so it is
-	// not reported.
-	if d, err := os.Open(filepath.Clean(dir)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
