@@ -16,6 +16,8 @@
 package main
 
 import (
+	"github.com/skiff-k8s/skiff/scripts/bench/benchutil"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -23,12 +25,10 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,7 +129,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	port, err := freePortPair()
+	port, err := benchutil.FreePortPair()
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func run(ctx context.Context, o options) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	fail := func(err error) error { return fmt.Errorf("%w\n%s", err, tail(logPath, 25)) }
+	fail := func(err error) error { return fmt.Errorf("%w\n%s", err, benchutil.Tail(logPath, 25)) }
 
 	// Phase 1: node Ready and the first pod Running, both from exec.
 	pctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -195,7 +195,7 @@ func run(ctx context.Context, o options) error {
 		return fail(fmt.Errorf("first pod: %w", podErr))
 	}
 	readyLog := logTime(logPath, "skiff server is ready", began)
-	fmt.Fprintf(os.Stderr, "node Ready %s, first pod Running %s after exec\n", fmtDur(nodeReady), fmtDur(firstRunning))
+	fmt.Fprintf(os.Stderr, "node Ready %s, first pod Running %s after exec\n", benchutil.FmtDur(nodeReady), benchutil.FmtDur(firstRunning))
 
 	// Phase 2: start latency over o.pods pods.
 	podImage := testImage
@@ -218,15 +218,15 @@ func run(ctx context.Context, o options) error {
 	}
 	mem := readMemory(cmd.Process.Pid)
 
-	printMachine()
+	benchutil.PrintMachine()
 	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(st.Size())/(1<<20))
-	fmt.Printf("exec → node Ready: %s\n", fmtDur(nodeReady))
+	fmt.Printf("exec → node Ready: %s\n", benchutil.FmtDur(nodeReady))
 	if readyLog > 0 {
-		fmt.Printf("exec → \"skiff server is ready\" logged: %s\n", fmtDur(readyLog))
+		fmt.Printf("exec → \"skiff server is ready\" logged: %s\n", benchutil.FmtDur(readyLog))
 	}
-	fmt.Printf("exec → first pod Running (%s, preloaded): %s\n", testImage, fmtDur(firstRunning))
+	fmt.Printf("exec → first pod Running (%s, preloaded): %s\n", testImage, benchutil.FmtDur(firstRunning))
 	fmt.Printf("pod start latency, create → Running seen by a watch, %d pods of %s created back to back (in %s): p50 %s p99 %s (min %s max %s); all Running %s after the first create\n",
-		o.pods, podImage, fmtDur(lat.creating), fmtDur(lat.p(50)), fmtDur(lat.p(99)), fmtDur(lat.sorted[0]), fmtDur(lat.sorted[len(lat.sorted)-1]), fmtDur(lat.span))
+		o.pods, podImage, benchutil.FmtDur(lat.creating), benchutil.FmtDur(lat.p(50)), benchutil.FmtDur(lat.p(99)), benchutil.FmtDur(lat.sorted[0]), benchutil.FmtDur(lat.sorted[len(lat.sorted)-1]), benchutil.FmtDur(lat.span))
 	fmt.Printf("idle RSS after %s with %d pods:\n", o.idle, o.pods+1)
 	fmt.Printf("                          RSS     anon      PSS  (MiB)\n")
 	row := func(name string, g memGroup) {
@@ -467,7 +467,7 @@ func readMemory(serverPID int) memory {
 		if err != nil {
 			continue
 		}
-		if pp, ok := ppid(pid); ok {
+		if pp, ok := benchutil.PPID(pid); ok {
 			parents[pid] = pp
 		}
 		argv := cmdline(pid)
@@ -551,47 +551,14 @@ func killall(bin, dataDir string) {
 	}
 }
 
-// freePortPair finds P such that P and P+1 are both free on every address.
-func freePortPair() (int, error) {
-	for range 100 {
-		a, err := net.Listen("tcp", ":0")
-		if err != nil {
-			return 0, err
-		}
-		p := a.Addr().(*net.TCPAddr).Port
-		if p >= 65535 {
-			a.Close()
-			continue
-		}
-		b, err := net.Listen("tcp", ":"+strconv.Itoa(p+1))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return p, nil
-	}
-	return 0, errors.New("no two consecutive free ports")
-}
-
-// statusMiB reads one kB field of /proc/<pid>/status, in MiB (0 if gone).
-func statusMiB(pid int, key string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				kb, _ := strconv.ParseFloat(f[0], 64)
-				return kb / 1024
-			}
-		}
-	}
-	return 0
-}
-
 // pssMiB is the process's proportional set size, from smaps_rollup.
+// statusMiB is benchutil.StatusMiB, zero when unreadable: a process may
+// exit while it is being measured.
+func statusMiB(pid int, key string) float64 {
+	v, _ := benchutil.StatusMiB(pid, key)
+	return v
+}
+
 func pssMiB(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
@@ -606,72 +573,4 @@ func pssMiB(pid int) float64 {
 		}
 	}
 	return 0
-}
-
-func ppid(pid int) (int, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
-}
-
-func printMachine() {
-	model := "unknown"
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	mem := "unknown"
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
-				if f := strings.Fields(v); len(f) > 0 {
-					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
-						mem = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-					}
-				}
-			}
-		}
-	}
-	kernel := "unknown"
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = strings.TrimSpace(string(b))
-	}
-	cgroup := "v1"
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		cgroup = "v2"
-	}
-	fmt.Printf("machine: %d CPUs (nproc), %s, MemTotal %s, kernel %s, cgroup %s, %s\n",
-		runtime.NumCPU(), model, mem, kernel, cgroup, runtime.GOARCH)
-}
-
-func fmtDur(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "last lines of " + path + ":\n  " + strings.Join(lines, "\n  ")
 }

@@ -6,7 +6,8 @@
 package main
 
 import (
-	"bufio"
+	"github.com/skiff-k8s/skiff/scripts/bench/benchutil"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,13 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +98,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("cold run %d: %w", i, err)
 		}
-		fmt.Fprintf(os.Stderr, "cold run %d: ready in %s\n", i, fmtDur(s.ready))
+		fmt.Fprintf(os.Stderr, "cold run %d: ready in %s\n", i, benchutil.FmtDur(s.ready))
 		cold = append(cold, s.ready)
 		if err := s.stop(); err != nil {
 			return fmt.Errorf("cold run %d: %w", i, err)
@@ -112,7 +111,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("warm run %d: %w", i, err)
 		}
-		fmt.Fprintf(os.Stderr, "warm run %d: ready in %s\n", i, fmtDur(s.ready))
+		fmt.Fprintf(os.Stderr, "warm run %d: ready in %s\n", i, benchutil.FmtDur(s.ready))
 		warm = append(warm, s.ready)
 		if i == o.runs {
 			fmt.Fprintf(os.Stderr, "idling %s\n", o.idle)
@@ -135,7 +134,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	printMachine()
+	benchutil.PrintMachine()
 	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(st.Size())/(1<<20))
 	fmt.Printf("cold start to /readyz: %s\n", summary(cold))
 	fmt.Printf("warm start to /readyz: %s\n", summary(warm))
@@ -161,7 +160,7 @@ func startServer(ctx context.Context, bin, dir string, timeout time.Duration) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	port, err := freePortPair()
+	port, err := benchutil.FreePortPair()
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +193,7 @@ func startServer(ctx context.Context, bin, dir string, timeout time.Duration) (*
 	ready, err := waitReady(ctx, s, kubeconfig, port, began.Add(timeout))
 	if err != nil {
 		s.kill()
-		return nil, fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+		return nil, fmt.Errorf("%w\n%s", err, benchutil.Tail(logPath, 20))
 	}
 	s.ready = ready.Sub(began)
 	return s, nil
@@ -415,29 +414,6 @@ func (s *server) kill() {
 	}
 }
 
-// freePortPair finds P such that P and P+1 are both free on 127.0.0.1.
-func freePortPair() (int, error) {
-	for range 100 {
-		a, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := a.Addr().(*net.TCPAddr).Port
-		if p >= 65535 {
-			a.Close()
-			continue
-		}
-		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return p, nil
-	}
-	return 0, errors.New("no two consecutive free ports on 127.0.0.1")
-}
-
 type rssReport struct {
 	self, childSum float64 // MiB
 	anon, file     float64 // MiB, of self: private memory vs pages of files (the binary)
@@ -452,8 +428,8 @@ func readRSS(pid int) (rssReport, error) {
 		return r, err
 	}
 	r.self = self
-	r.anon, _ = statusMiB(pid, "RssAnon:")
-	r.file, _ = statusMiB(pid, "RssFile:")
+	r.anon, _ = benchutil.StatusMiB(pid, "RssAnon:")
+	r.file, _ = benchutil.StatusMiB(pid, "RssFile:")
 	parents := map[int]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -461,7 +437,7 @@ func readRSS(pid int) (rssReport, error) {
 		if err != nil {
 			continue
 		}
-		if pp, ok := ppid(p); ok {
+		if pp, ok := benchutil.PPID(p); ok {
 			parents[p] = pp
 		}
 	}
@@ -479,77 +455,7 @@ func readRSS(pid int) (rssReport, error) {
 	return r, nil
 }
 
-func vmRSS(pid int) (float64, error) { return statusMiB(pid, "VmRSS:") }
-
-// statusMiB reads one kB field of /proc/<pid>/status, in MiB.
-func statusMiB(pid int, key string) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			kb, err := strconv.ParseFloat(f[0], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no %s for pid %d", key, pid)
-}
-
-func ppid(pid int) (int, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// The command name is in parentheses and may contain spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
-}
-
-func printMachine() {
-	model := "unknown"
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	mem := "unknown"
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
-				if f := strings.Fields(v); len(f) > 0 {
-					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
-						mem = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-					}
-				}
-			}
-		}
-	}
-	kernel := "unknown"
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = strings.TrimSpace(string(b))
-	}
-	fmt.Printf("machine: %d CPUs (nproc), %s, MemTotal %s, kernel %s, %s\n",
-		runtime.NumCPU(), model, mem, kernel, runtime.GOARCH)
-}
+func vmRSS(pid int) (float64, error) { return benchutil.StatusMiB(pid, "VmRSS:") }
 
 func summary(ds []time.Duration) string {
 	s := append([]time.Duration(nil), ds...)
@@ -558,10 +464,8 @@ func summary(ds []time.Duration) string {
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return fmt.Sprintf("median %s max %s (%d runs)", fmtDur(med), fmtDur(s[len(s)-1]), len(s))
+	return fmt.Sprintf("median %s max %s (%d runs)", benchutil.FmtDur(med), benchutil.FmtDur(s[len(s)-1]), len(s))
 }
-
-func fmtDur(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
@@ -569,16 +473,4 @@ func firstLine(s string) string {
 		s = s[:200]
 	}
 	return s
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "last lines of " + path + ":\n  " + strings.Join(lines, "\n  ")
 }

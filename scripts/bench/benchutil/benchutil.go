@@ -1,0 +1,123 @@
+// Package benchutil holds what the benchmark programs share: free ports,
+// machine facts and reading a process's memory from /proc.
+package benchutil
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FmtDur prints a duration as seconds with two decimals.
+func FmtDur(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+
+// FreePortPair finds P such that P and P+1 are both free on 127.0.0.1.
+func FreePortPair() (int, error) {
+	for range 100 {
+		a, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := a.Addr().(*net.TCPAddr).Port
+		if p >= 65535 {
+			a.Close()
+			continue
+		}
+		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return p, nil
+	}
+	return 0, errors.New("no two consecutive free ports on 127.0.0.1")
+}
+
+func PPID(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name is in parentheses and may contain spaces.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(f[1])
+	return pp, err == nil
+}
+
+func PrintMachine() {
+	model := "unknown"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	mem := "unknown"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+						mem = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+					}
+				}
+			}
+		}
+	}
+	kernel := "unknown"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	fmt.Printf("machine: %d CPUs (nproc), %s, MemTotal %s, kernel %s, %s\n",
+		runtime.NumCPU(), model, mem, kernel, runtime.GOARCH)
+}
+
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "last lines of " + path + ":\n  " + strings.Join(lines, "\n  ")
+}
+
+// StatusMiB reads one kB field of /proc/<pid>/status, in MiB.
+func StatusMiB(pid int, key string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				break
+			}
+			kb, err := strconv.ParseFloat(f[0], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s for pid %d", key, pid)
+}
