@@ -54,9 +54,7 @@ func (a *adminKubeconfig) Start(context.Context) error {
 	if err := kubeconfig.Write(a.cfg.WriteKubeconfig, spec, a.mode); err != nil {
 		return fmt.Errorf("writing the admin kubeconfig (--write-kubeconfig): %w", err)
 	}
-	// WriteFile sets the mode on a new file; an existing file keeps the
-	// mode the user asked for this time too.
-	return os.Chmod(a.cfg.WriteKubeconfig, a.mode)
+	return nil
 }
 
 func (a *adminKubeconfig) Ready(context.Context) error { return nil }
