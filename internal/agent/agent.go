@@ -14,6 +14,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/kubeconfig"
 	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/network"
+	"github.com/skiff-k8s/skiff/internal/overlay"
 	"github.com/skiff-k8s/skiff/internal/proxy"
 )
 
@@ -43,15 +44,9 @@ func Parts(cfg Config) ([]component.Component, error) {
 		RegistriesFile: cfg.PrivateRegistry,
 	})
 	cgroupDriver := runtime.Config().CgroupDriver
-	podNetwork, err := network.New(network.Config{
-		ClusterCIDR: cfg.ClusterCIDR,
-		NodeName:    cfg.NodeName,
-		CNIConfDir:  p.CNIConf,
-		IPAMDataDir: p.IPAM,
-		Client:      client,
-	})
+	podNetwork, err := podNetworkParts(cfg, p, client)
 	if err != nil {
-		return nil, fmt.Errorf("pod network: %w", err)
+		return nil, err
 	}
 
 	parts := []component.Component{
@@ -62,7 +57,9 @@ func Parts(cfg Config) ([]component.Component, error) {
 			PauseImage:     embedded.PauseImage,
 			PauseImageName: embedded.PauseImageName,
 		}),
-		podNetwork,
+	}
+	parts = append(parts, podNetwork...)
+	parts = append(parts,
 		&kubelet.Kubelet{Config: kubelet.Config{
 			NodeName:                 cfg.NodeName,
 			NodeIP:                   cfg.NodeIP,
@@ -80,7 +77,7 @@ func Parts(cfg Config) ([]component.Component, error) {
 			ConfigDir:                p.Etc,
 			ExtraArgs:                cfg.KubeletArgs,
 		}},
-	}
+	)
 	if !cfg.DisableKubeProxy {
 		parts = append(parts, &proxy.Proxy{Config: proxy.Config{
 			NodeName:    cfg.NodeName,
@@ -90,6 +87,38 @@ func Parts(cfg Config) ([]component.Component, error) {
 		}})
 	}
 	return append(parts, &nodeReady{name: cfg.NodeName, client: nodeClient}), nil
+}
+
+// podNetworkParts are the pod network: the overlay that carries pod
+// traffic between nodes, and the CNI bridge on this node, sized to fit
+// inside the overlay. With backend "none" there is neither: the user's CNI
+// takes their place.
+func podNetworkParts(cfg Config, p Paths, client kubernetes.Interface) ([]component.Component, error) {
+	if cfg.FlannelBackend == "none" {
+		return nil, nil
+	}
+	ov, err := overlay.New(overlay.Config{
+		Backend:     cfg.FlannelBackend,
+		NodeName:    cfg.NodeName,
+		NodeIP:      cfg.NodeIP,
+		ClusterCIDR: cfg.ClusterCIDR,
+		Client:      client,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
+	bridge, err := network.New(network.Config{
+		ClusterCIDR: cfg.ClusterCIDR,
+		NodeName:    cfg.NodeName,
+		CNIConfDir:  p.CNIConf,
+		IPAMDataDir: p.IPAM,
+		MTU:         ov.MTU(),
+		Client:      client,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pod network: %w", err)
+	}
+	return []component.Component{ov, bridge}, nil
 }
 
 // writeKubeconfigs points the kubelet and kube-proxy at the server with the

@@ -19,6 +19,9 @@ type Config struct {
 	ServiceCIDR   string
 	ClusterDNS    net.IP
 	ClusterDomain string
+	// FlannelBackend is the pod network across nodes: vxlan, host-gw or
+	// none (no CNI configuration is written; the user brings one).
+	FlannelBackend string
 
 	KubeletArgs      []string
 	KubeProxyArgs    []string

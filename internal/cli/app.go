@@ -42,6 +42,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:         usageError,
 		Commands: []*cli.Command{
 			serverCommand(),
+			agentCommand(),
+			tokenCommand(),
 			killallCommand(),
 			{
 				Name:            "kubectl",

@@ -1,6 +1,7 @@
 package killall
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-k8s/skiff/internal/overlay"
 )
 
 func needRoot(t *testing.T) {
@@ -190,6 +193,56 @@ func TestIntegrationRemovesOnlySkiffsLinksAndChains(t *testing.T) {
 		}
 		if deleted, err := removeLinks("cni0"); err != nil || len(deleted) != 0 {
 			t.Errorf("second run: %v, %v", deleted, err)
+		}
+	})
+}
+
+// The overlay's vxlan device and its host-gw routes (on a host interface,
+// marked with the overlay's route protocol) go; others' routes stay.
+func TestIntegrationRemovesOverlay(t *testing.T) {
+	inNewNetns(t, func() {
+		// A veth stands for the host's interface (this kernel may lack dummy).
+		eth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth9"}, PeerName: "eth9peer"}
+		if err := netlink.LinkAdd(eth); err != nil {
+			t.Fatal(err)
+		}
+		if peer, err := netlink.LinkByName("eth9peer"); err != nil || netlink.LinkSetUp(peer) != nil {
+			t.Fatalf("eth9peer: %v", err)
+		}
+		if err := netlink.AddrAdd(eth, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(24, 32)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := netlink.LinkSetUp(eth); err != nil {
+			t.Fatal(err)
+		}
+		if err := netlink.LinkAdd(&netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: overlay.DeviceName}, VxlanId: overlay.VNI, Port: overlay.Port}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []netlink.Route{
+			{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4(10, 42, 9, 0), Mask: net.CIDRMask(24, 32)}, Gw: net.IPv4(192, 0, 2, 9), Protocol: overlay.RouteProtocol},
+			{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4(198, 51, 100, 0), Mask: net.CIDRMask(24, 32)}, Gw: net.IPv4(192, 0, 2, 8)},
+		} {
+			if err := netlink.RouteAdd(&r); err != nil {
+				t.Fatalf("route %v: %v", r, err)
+			}
+		}
+		removed, err := removeOverlay()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(removed, ", "); got != "skiff.vxlan, route 10.42.9.0/24 via 192.0.2.9" {
+			t.Errorf("removed %s", got)
+		}
+		routes, _ := netlink.RouteList(eth, netlink.FAMILY_V4)
+		var left []string
+		for _, r := range routes {
+			left = append(left, r.Dst.String())
+		}
+		if strings.Join(left, " ") != "192.0.2.0/24 198.51.100.0/24" {
+			t.Errorf("routes left: %v", left)
+		}
+		if removed, err := removeOverlay(); err != nil || len(removed) != 0 {
+			t.Errorf("second run: %v, %v", removed, err)
 		}
 	})
 }

@@ -70,6 +70,12 @@ func Run(ctx context.Context, opts Options) error {
 	warn("processes", stopProcesses(ctx, opts.StopTimeout, say))
 	warn("mounts", unmountAll(opts.DataDir, say))
 
+	removed, err := removeOverlay()
+	if len(removed) > 0 {
+		say("overlay: removed %s", strings.Join(removed, ", "))
+	}
+	warn("overlay", err)
+
 	deleted, err := removeLinks(network.DefaultBridgeName)
 	if len(deleted) > 0 {
 		say("links: deleted %s", strings.Join(deleted, ", "))

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/skiff-k8s/skiff/internal/network"
+	"github.com/skiff-k8s/skiff/internal/overlay"
 )
 
 // chainPrefixes are the iptables chains killall removes: skiff's own,
@@ -29,8 +30,15 @@ func chainToRemove(chain string) bool {
 // tables are those kube-proxy, the kubelet and the CNI plugins write to.
 var tables = []string{"filter", "nat", "mangle"}
 
+// removeOverlay removes what skiff's pod overlay installed: its vxlan
+// device (overlay.DeviceName, with the routes, neighbour and FDB entries on
+// it) and its routes on the host's own interfaces (host-gw), which deleting
+// skiff's links would not take.
+func removeOverlay() ([]string, error) { return overlay.Teardown(nil) }
+
 // linkToRemove says whether a link other than the pod bridge and its veths
-// is skiff's: the overlay's vxlan links.
+// is skiff's: the overlay's vxlan links (skiff.vxlan, which removeOverlay
+// takes first, and any other skiff. link), and flannel's.
 func linkToRemove(name string) bool {
 	return strings.HasPrefix(name, "skiff.") || strings.HasPrefix(name, "flannel.") ||
 		strings.HasPrefix(name, "flannel-")

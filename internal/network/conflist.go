@@ -202,7 +202,11 @@ func (n *Network) writeConflist(podCIDRs []string) error {
 			v6 = false
 		}
 	}
-	data, err := Conflist(podCIDRs, n.cfg.BridgeName, defaultRouteMTU(v6), n.cfg.IPAMDataDir)
+	mtu := n.cfg.MTU
+	if mtu <= 0 {
+		mtu = defaultRouteMTU(v6)
+	}
+	data, err := Conflist(podCIDRs, n.cfg.BridgeName, mtu, n.cfg.IPAMDataDir)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", n.cfg.NodeName, err)
 	}

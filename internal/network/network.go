@@ -48,6 +48,12 @@ type Config struct {
 	IPAMDataDir string
 	// BridgeName is the pods' bridge (DefaultBridgeName if empty).
 	BridgeName string
+	// MTU is the pods' MTU, written into the bridge plugin's "mtu": the
+	// overlay's (overlay.Overlay.MTU), whose encapsulation takes its share
+	// of the host interface's. 0 leaves it as on a single node: the MTU of
+	// the default route's interface, or unset (the plugin's 1500) if
+	// there is none.
+	MTU int
 	// Client reads this node's Node object; the node's own credentials are
 	// enough.
 	Client kubernetes.Interface
@@ -83,6 +89,9 @@ func New(cfg Config) (*Network, error) {
 	}
 	if cfg.Client == nil {
 		return nil, errors.New("network: no Kubernetes client")
+	}
+	if cfg.MTU < 0 {
+		return nil, fmt.Errorf("network: MTU %d is negative", cfg.MTU)
 	}
 	if cfg.BridgeName == "" {
 		cfg.BridgeName = DefaultBridgeName

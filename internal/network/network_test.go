@@ -207,6 +207,28 @@ func TestWatchNodeWritesConflist(t *testing.T) {
 	}
 }
 
+// Config.MTU (the overlay's) goes into the bridge plugin's "mtu".
+func TestConflistMTUFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	n, err := New(Config{ClusterCIDR: "10.42.0.0/16", NodeName: "n1", CNIConfDir: dir, Client: fake.NewClientset(), MTU: 1350})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.writeConflist([]string{"10.42.7.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, ConflistName))
+	var conf struct {
+		Plugins []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal(b, &conf); err != nil || len(conf.Plugins) == 0 {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	if mtu := conf.Plugins[0]["mtu"]; mtu != float64(1350) {
+		t.Errorf("bridge mtu = %v, want 1350:\n%s", mtu, b)
+	}
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	client := fake.NewClientset()
 	good := Config{ClusterCIDR: "10.42.0.0/16", NodeName: "n", CNIConfDir: "/x", Client: client}
@@ -218,6 +240,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		func(c *Config) { c.NodeName = "" },
 		func(c *Config) { c.CNIConfDir = "" },
 		func(c *Config) { c.Client = nil },
+		func(c *Config) { c.MTU = -1 },
 	} {
 		c := good
 		mod(&c)

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -224,4 +225,25 @@ func containsName(names []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// SignCSR issues a certificate for the public key of a PEM certificate
+// request, so that a joining node's keys never leave it. Only the key is
+// taken from the request: what the certificate says (names, usages) is the
+// caller's decision, not the requester's.
+func (ca *CA) SignCSR(csrPEM []byte, cn string, orgs []string, usage []x509.ExtKeyUsage, ips []net.IP, dns []string, validity time.Duration) ([]byte, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, fmt.Errorf("signing certificate for %q: the request is not a PEM CERTIFICATE REQUEST", cn)
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing certificate for %q: parsing the request: %w", cn, err)
+	}
+	// Proves the requester holds the private key of what it asks to have
+	// certified.
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("signing certificate for %q: the request's signature: %w", cn, err)
+	}
+	return ca.issue(leafRequest{cn: cn, orgs: orgs, usage: usage, ips: ips, dns: dns, validity: validity}, csr.PublicKey)
 }

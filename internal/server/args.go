@@ -12,7 +12,7 @@ import (
 // apiserverArgs are kube-apiserver's flags: secure by default (no anonymous
 // access, Node+RBAC authorization, NodeRestriction), bootstrap tokens for
 // joining nodes, and the service-account issuer a client of the API expects.
-func apiserverArgs(cfg Config, v validated, c certFiles, advertise net.IP, etcdServers string) (control.Args, error) {
+func apiserverArgs(cfg Config, v validated, c certFiles, advertise net.IP, etcdServers, egressConfig string) (control.Args, error) {
 	issuer := "https://kubernetes.default.svc." + cfg.ClusterDomain
 	a := control.Args{
 		"advertise-address":                  advertise.String(),
@@ -47,6 +47,7 @@ func apiserverArgs(cfg Config, v validated, c certFiles, advertise net.IP, etcdS
 		"requestheader-username-headers":     "X-Remote-User",
 		"profiling":                          "false",
 		"endpoint-reconciler-type":           "lease",
+		"egress-selector-config-file":        egressConfig,
 	}
 	if err := a.Merge(cfg.ExtraAPIServerArgs); err != nil {
 		return nil, fmt.Errorf("--kube-apiserver-arg: %w", err)

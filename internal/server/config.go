@@ -7,13 +7,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/skiff-k8s/skiff/internal/overlay"
 )
 
 // Config is everything the server role is told by the command line, the
 // environment and the config file, already bound by internal/cli.
 type Config struct {
-	DataDir             string
-	Token               string
+	DataDir string
+	Token   string
+	// AgentToken joins agents but not servers; empty: the server token
+	// joins both, as in k3s.
+	AgentToken string
+	// FlannelBackend is the pod network across nodes: vxlan, host-gw or
+	// none (the user brings a CNI).
+	FlannelBackend string
+	// ServerURL, when set, is a server of the cluster this server joins.
+	ServerURL           string
 	HTTPSPort           int
 	BindAddress         string
 	AdvertiseAddress    string
@@ -45,7 +55,7 @@ type Config struct {
 
 // paths are where the server keeps its state under the data dir.
 type paths struct {
-	server, tls, cred, db, socket, token string
+	server, tls, cred, etc, db, socket, token, agentToken, egressSocket string
 }
 
 func (c *Config) paths() paths {
@@ -54,9 +64,13 @@ func (c *Config) paths() paths {
 		server: s,
 		tls:    filepath.Join(s, "tls"),
 		cred:   filepath.Join(s, "cred"),
+		etc:    filepath.Join(s, "etc"),
 		db:     filepath.Join(s, "db", "state.db"),
 		socket: filepath.Join(s, "kine.sock"),
 		token:  filepath.Join(s, "token"),
+		// Named as in k3s, so that users find it where they expect.
+		agentToken:   filepath.Join(s, "agent-token"),
+		egressSocket: filepath.Join(s, "egress.sock"),
 	}
 }
 
@@ -105,6 +119,11 @@ func (c *Config) Validate() (validated, error) {
 		return v, fmt.Errorf("--write-kubeconfig-mode %q is not a file mode such as 0600 or 0644", c.WriteKubeconfigMode)
 	}
 	v.kubeconfigMode = os.FileMode(mode)
+	if c.FlannelBackend != "" {
+		if err := overlay.ValidateBackend(c.FlannelBackend); err != nil {
+			return v, fmt.Errorf("--flannel-backend: %w", err)
+		}
+	}
 	if c.DataDir == "" {
 		return v, fmt.Errorf("--data-dir is empty; give a folder such as /var/lib/skiff")
 	}

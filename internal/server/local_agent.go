@@ -13,7 +13,7 @@ import (
 
 // localAgent is the server's own node: the agent role in this process, with
 // credentials the server issues itself instead of through a join.
-func localAgent(cfg Config, v validated, c certFiles, advertise net.IP) ([]component.Component, error) {
+func localAgent(cfg Config, v validated, c certFiles, advertise net.IP, supervisorKubeconfig string) ([]component.Component, error) {
 	name := cfg.NodeName
 	if name == "" {
 		host, err := os.Hostname()
@@ -41,11 +41,23 @@ func localAgent(cfg Config, v validated, c certFiles, advertise net.IP) ([]compo
 		KubeProxyArgs:    cfg.KubeProxyArgs,
 		DisableKubeProxy: cfg.DisableKubeProxy,
 		PrivateRegistry:  cfg.PrivateRegistry,
+		FlannelBackend:   cfg.FlannelBackend,
 	}
 	if err := issueLocalNodeCredentials(c, ac.Paths(), name, ip); err != nil {
 		return nil, fmt.Errorf("node credentials: %w", err)
 	}
-	return agent.Parts(ac)
+	password, err := agent.NodePassword(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	node, err := agent.Parts(ac)
+	if err != nil {
+		return nil, err
+	}
+	// The server's node holds its name like any joined node, so that an
+	// agent started with the same name is refused.
+	claim := &nodeNameClaim{supervisor: supervisorKubeconfig, node: name, password: password}
+	return append([]component.Component{claim}, node...), nil
 }
 
 // loopbackOr is where this process reaches its own supervisor: loopback,

@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/memory"
 	"github.com/skiff-k8s/skiff/internal/supervisor"
 	"github.com/skiff-k8s/skiff/internal/token"
+	"github.com/skiff-k8s/skiff/internal/tunnel"
 )
 
 // Run prepares the server's state on disk and runs its parts until ctx ends
@@ -43,6 +44,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	if cfg.ServerURL != "" {
+		if err := joinCluster(ctx, cfg, p); err != nil {
+			return err
+		}
+	}
 	advertise, err := advertiseIP(cfg)
 	if err != nil {
 		return err
@@ -55,19 +61,24 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reading the server CA: %w", err)
 	}
-	if _, err := token.Ensure(p.token, cfg.Token, caPEM); err != nil {
+	serverTok, err := token.Ensure(p.token, cfg.Token, caPEM)
+	if err != nil {
 		return fmt.Errorf("token: %w", err)
+	}
+	agentTok, err := agentToken(cfg, p, serverTok, caPEM)
+	if err != nil {
+		return err
 	}
 	if err := writeComponentKubeconfigs(cfg, p, certs); err != nil {
 		return err
 	}
 
-	parts, err := Parts(cfg, v, p, certs, advertise, caPEM)
+	parts, err := Parts(cfg, v, p, certs, advertise, caPEM, serverTok, agentTok)
 	if err != nil {
 		return err
 	}
 	if !cfg.DisableAgent {
-		node, err := localAgent(cfg, v, certs, advertise)
+		node, err := localAgent(cfg, v, certs, advertise, filepath.Join(p.cred, "supervisor.kubeconfig"))
 		if err != nil {
 			return err
 		}
@@ -83,12 +94,21 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Parts is the server role at a glance: each part starts once the one
 // before it is ready, and they stop in reverse order.
-func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPEM []byte) ([]component.Component, error) {
+func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPEM []byte, serverTok, agentTok token.Token) ([]component.Component, error) {
 	store := &datastore.Datastore{
 		Endpoint: cfg.DatastoreEndpoint,
 		DBPath:   p.db,
 		Socket:   p.socket,
 		Timeout:  cfg.DatastoreTimeout,
+	}
+	client, err := clientFor(filepath.Join(p.cred, "supervisor.kubeconfig"))
+	if err != nil {
+		return nil, err
+	}
+	tunnels := tunnel.NewServer(tunnel.ServerConfig{Client: client, EgressSocket: p.egressSocket})
+	joins, err := joinServer(cfg, v, p, c, serverTok, agentTok, client, tunnels.ServeTunnel)
+	if err != nil {
+		return nil, err
 	}
 	super := supervisor.New(supervisor.Config{
 		BindAddress:  cfg.BindAddress,
@@ -97,13 +117,18 @@ func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPE
 		KeyFile:      c.servingKey,
 		ClientCAFile: c.clientCA,
 		CACertsPEM:   caPEM,
+		Routes:       joins.Routes(),
 	})
 	readyTLS, err := clientTLS(c.serverCA, c.supervisorCert, c.supervisorKey)
 	if err != nil {
 		return nil, err
 	}
 
-	apiArgs, err := apiserverArgs(cfg, v, c, advertise, store.EtcdServers())
+	egressConfig := filepath.Join(p.etc, "egress-selector.yaml")
+	if err := tunnel.WriteEgressConfig(egressConfig, p.egressSocket); err != nil {
+		return nil, err
+	}
+	apiArgs, err := apiserverArgs(cfg, v, c, advertise, store.EtcdServers(), egressConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +150,15 @@ func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPE
 	return []component.Component{
 		store,
 		super,
+		// The apiserver reaches kubelets through it: directly, or through
+		// the tunnel a node behind NAT opened.
+		tunnels,
 		api,
 		&control.Scheduler{Args: schedArgs},
 		&control.ControllerManager{Args: cmArgs},
 		// The user's kubeconfig appears as soon as the API serves.
 		&adminKubeconfig{cfg: cfg, mode: v.kubeconfigMode, certs: c},
+		&nodeRBAC{supervisor: filepath.Join(p.cred, "supervisor.kubeconfig")},
 	}, nil
 }
 

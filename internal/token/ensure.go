@@ -22,6 +22,15 @@ const defaultUser = "server"
 //     Otherwise restarting with a different --token would silently lock
 //     out every node that joined with the old one.
 func Ensure(path string, given string, caPEM []byte) (Token, error) {
+	return EnsureFor(path, given, caPEM, defaultUser)
+}
+
+// AgentUser is the user name of agent tokens, which join agents only.
+const AgentUser = "node"
+
+// EnsureFor is Ensure for a token whose user name, when the given token
+// names none, is user: "node" for the agent token.
+func EnsureFor(path string, given string, caPEM []byte, user string) (Token, error) {
 	if len(caPEM) == 0 {
 		return Token{}, errors.New("ensuring token: no CA certificate given")
 	}
@@ -33,9 +42,9 @@ func Ensure(path string, given string, caPEM []byte) (Token, error) {
 	if !found {
 		var t Token
 		if given == "" {
-			t, err = Generate(caPEM, defaultUser)
+			t, err = Generate(caPEM, user)
 		} else {
-			t, err = complete(given, caPEM)
+			t, err = complete(given, caPEM, user)
 		}
 		if err != nil {
 			return Token{}, err
@@ -52,7 +61,7 @@ func Ensure(path string, given string, caPEM []byte) (Token, error) {
 	if stored.CAHash == "" || stored.Username == "" {
 		// Someone put a short token in the file; store the full form that
 		// agents and users will be shown.
-		stored = completeToken(stored, caPEM)
+		stored = completeToken(stored, caPEM, user)
 		if err := writeFile(path, stored); err != nil {
 			return Token{}, err
 		}
@@ -77,7 +86,7 @@ func Ensure(path string, given string, caPEM []byte) (Token, error) {
 
 // complete parses a token given by the user for a new server and turns it
 // into the full form pinned to caPEM.
-func complete(given string, caPEM []byte) (Token, error) {
+func complete(given string, caPEM []byte, user string) (Token, error) {
 	t, err := Parse(given)
 	if err != nil {
 		return Token{}, fmt.Errorf("checking the given token: %w", err)
@@ -85,12 +94,12 @@ func complete(given string, caPEM []byte) (Token, error) {
 	if err := t.VerifyCA(caPEM); err != nil {
 		return Token{}, fmt.Errorf("checking the given token: %w", err)
 	}
-	return completeToken(t, caPEM), nil
+	return completeToken(t, caPEM, user), nil
 }
 
-func completeToken(t Token, caPEM []byte) Token {
+func completeToken(t Token, caPEM []byte, user string) Token {
 	if t.Username == "" {
-		t.Username = defaultUser
+		t.Username = user
 	}
 	t.CAHash = CAHash(caPEM)
 	return t
