@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -37,7 +38,10 @@ type authenticator struct {
 	now    func() time.Time
 }
 
-var errNoCredentials = errors.New("no credentials")
+var (
+	errNoCredentials = errors.New("no credentials")
+	errUnavailable   = errors.New("cannot check the token now")
+)
 
 func (a *authenticator) authenticate(ctx context.Context, r *http.Request) (role, error) {
 	user, secret, ok := r.BasicAuth()
@@ -54,7 +58,13 @@ func (a *authenticator) authenticate(ctx context.Context, r *http.Request) (role
 	}
 	if m := bootstrapSecret.FindStringSubmatch(secret); m != nil && a.client != nil {
 		if c := a.client(); c != nil {
-			if err := token.Validate(ctx, c, m[1], m[2], a.now()); err != nil {
+			err := token.Validate(ctx, c, m[1], m[2], a.now())
+			if err != nil && !errors.Is(err, token.ErrRefused) {
+				// The apiserver did not answer: the agent should try again,
+				// not give up on a token that may be good.
+				return roleNone, fmt.Errorf("%w: %v", errUnavailable, err)
+			}
+			if err != nil {
 				return roleNone, err
 			}
 			return roleAgent, nil

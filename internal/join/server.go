@@ -73,6 +73,11 @@ func (s *Server) Routes() map[string]http.Handler {
 func (s *Server) authorized(min role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, err := s.auth.authenticate(r.Context(), r)
+		if errors.Is(err, errUnavailable) {
+			klog.ErrorS(err, "Checking a join token", "remote", r.RemoteAddr)
+			http.Error(w, "the server cannot check the token yet; try again", http.StatusServiceUnavailable)
+			return
+		}
 		if err != nil {
 			klog.InfoS("Join refused: bad token", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
 			w.Header().Set("WWW-Authenticate", `Basic realm="skiff"`)
