@@ -59,6 +59,9 @@ func Parts(cfg Config) ([]component.Component, error) {
 		}),
 	}
 	parts = append(parts, podNetwork...)
+	if cfg.BeforeKubelet != nil {
+		parts = append(parts, cfg.BeforeKubelet)
+	}
 	parts = append(parts,
 		&kubelet.Kubelet{Config: kubelet.Config{
 			NodeName:                 cfg.NodeName,

@@ -3,6 +3,8 @@ package agent
 import (
 	"net"
 	"path/filepath"
+
+	"github.com/skiff-k8s/skiff/internal/component"
 )
 
 // Config is what the agent role needs to know. Its credentials are files in
@@ -28,6 +30,10 @@ type Config struct {
 	DisableKubeProxy bool
 	// PrivateRegistry is the registries.yaml with mirrors and credentials.
 	PrivateRegistry string
+	// BeforeKubelet, if set, must be ready before the kubelet starts: on a
+	// server, the controller-manager's controllers (see
+	// control.ControllerManager.ControllersBuilt).
+	BeforeKubelet component.Component
 }
 
 // ContainerdSocket is where skiff's containerd listens.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 	if cfg.Token == "" {
 		return errors.New("--token is required: the server's token or agent token, or one from `skiff token create` (or set SKIFF_TOKEN)")
 	}
+	if u, err := url.Parse(cfg.ServerURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--server %q is not an https:// URL; use the form https://<server>:6443", cfg.ServerURL)
+	}
 	tok, err := token.Parse(cfg.Token)
 	if err != nil {
 		return fmt.Errorf("--token: %w", err)
@@ -84,6 +88,7 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 	var info join.ClusterInfo
 	var client *join.Client
 	err = retry(ctx, func() error {
+		var err error
 		if client, err = join.Connect(ctx, cfg.ServerURL, tok, join.Identity{Name: name, Password: password}); err != nil {
 			return err
 		}
@@ -94,6 +99,9 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 		return fetchCredentials(ctx, client, Config{DataDir: cfg.DataDir}.Paths(), strings.ToLower(hostname), []net.IP{nodeIP})
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // asked to stop while waiting for the server
+		}
 		return err
 	}
 	klog.InfoS("Joined the cluster", "server", cfg.ServerURL, "node", name, "nodeIP", nodeIP)

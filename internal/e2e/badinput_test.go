@@ -97,6 +97,36 @@ func TestE2EBadInput(t *testing.T) {
 		mustNotExist(t, c.Kubeconfig, "a port in use")
 	})
 
+	t.Run("unknown_flannel_backend", func(t *testing.T) {
+		t.Parallel()
+		c := newServerConfig(t)
+		r := runSkiff(t, 30*time.Second, nil, append(standardArgs(c), "--flannel-backend", "wireguard")...)
+		expectUsageError(t, r, "--flannel-backend", "vxlan, host-gw, none")
+		mustNotExist(t, c.DataDir, "an unknown flannel backend")
+	})
+
+	// An agent refuses what it cannot use before it contacts anything or
+	// writes its data dir.
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"agent_without_server", []string{"--token", "abc"}, []string{"--server is required"}},
+		{"agent_without_token", []string{"--server", "https://127.0.0.1:1"}, []string{"--token is required"}},
+		{"agent_malformed_token", []string{"--server", "https://127.0.0.1:1", "--token", "K10abc::node:x"}, []string{"token is malformed"}},
+		{"agent_http_server_url", []string{"--server", "http://127.0.0.1:1", "--token", "abc"}, []string{"https://"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dataDir := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"agent", "--data-dir", dataDir, "--private-registry", filepath.Join(t.TempDir(), "none.yaml")}, tc.args...)
+			r := runSkiff(t, 30*time.Second, []string{"SKIFF_URL=", "SKIFF_TOKEN="}, args...)
+			expectUsageError(t, r, tc.want...)
+			mustNotExist(t, dataDir, "a refused agent")
+		})
+	}
+
 	t.Run("token_mismatch", func(t *testing.T) {
 		t.Parallel()
 		s := startServer(t, withArgs("--token", "e2e-first-secret"))

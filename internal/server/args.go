@@ -77,14 +77,23 @@ func schedulerArgs(cfg Config, p paths, leaderElect bool) (control.Args, error) 
 // controllerManagerArgs: node CIDRs are allocated from the cluster CIDR, and
 // each certificate signer signs with the CA its peers trust (client certs
 // with the client CA, kubelet serving certs with the server CA).
+//
+// Its HTTPS port listens on a free loopback port: its /healthz is the only
+// sign that its controllers are built, which the server's own kubelet must
+// wait for (see control.ControllerManager).
 func controllerManagerArgs(cfg Config, p paths, c certFiles, leaderElect bool) (control.Args, error) {
 	kubeconfig := filepath.Join(p.cred, "controller.kubeconfig")
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, fmt.Errorf("choosing the controller-manager's loopback port: %w", err)
+	}
 	a := control.Args{
 		"kubeconfig":                       kubeconfig,
 		"authentication-kubeconfig":        kubeconfig,
 		"authorization-kubeconfig":         kubeconfig,
 		"leader-elect":                     strconv.FormatBool(leaderElect),
-		"secure-port":                      "0",
+		"bind-address":                     "127.0.0.1",
+		"secure-port":                      strconv.Itoa(port),
 		"profiling":                        "false",
 		"allocate-node-cidrs":              "true",
 		"cluster-cidr":                     cfg.ClusterCIDR,
@@ -107,4 +116,13 @@ func controllerManagerArgs(cfg Config, p paths, c certFiles, leaderElect bool) (
 		return nil, fmt.Errorf("--kube-controller-manager-arg: %w", err)
 	}
 	return a, nil
+}
+
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

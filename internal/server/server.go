@@ -78,7 +78,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if !cfg.DisableAgent {
-		node, err := localAgent(cfg, v, certs, advertise, filepath.Join(p.cred, "supervisor.kubeconfig"))
+		var built component.Component
+		for _, part := range parts {
+			if cm, ok := part.(*control.ControllerManager); ok {
+				built = cm.ControllersBuilt()
+			}
+		}
+		node, err := localAgent(cfg, v, certs, advertise, filepath.Join(p.cred, "supervisor.kubeconfig"), built)
 		if err != nil {
 			return err
 		}
@@ -140,6 +146,7 @@ func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPE
 	if err != nil {
 		return nil, err
 	}
+	cm := &control.ControllerManager{Args: cmArgs}
 	api := &control.APIServer{
 		Args:      apiArgs,
 		ReadyzURL: fmt.Sprintf("https://127.0.0.1:%d/readyz", cfg.apiserverPort()),
@@ -150,12 +157,15 @@ func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPE
 	return []component.Component{
 		store,
 		super,
-		// The apiserver reaches kubelets through it: directly, or through
-		// the tunnel a node behind NAT opened.
-		tunnels,
 		api,
+		// The apiserver reaches kubelets through it (directly, or through
+		// the tunnel a node behind NAT opened) from its first egress dial,
+		// which comes after it started. Started after the apiserver, it
+		// stops first: its Node watch must not hold up the apiserver's
+		// shutdown.
+		tunnels,
 		&control.Scheduler{Args: schedArgs},
-		&control.ControllerManager{Args: cmArgs},
+		cm,
 		// The user's kubeconfig appears as soon as the API serves.
 		&adminKubeconfig{cfg: cfg, mode: v.kubeconfigMode, certs: c},
 		&nodeRBAC{supervisor: filepath.Join(p.cred, "supervisor.kubeconfig")},
