@@ -19,16 +19,9 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token", Aliases: []string{"t"}, Usage: "the server's token or agent token, or one from `skiff token create`"},
 		&cli.StringFlag{Name: "token-file", Usage: "read the token from this file"},
 		&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, Value: "/var/lib/skiff", Usage: "folder for state: certificates, node identity, images"},
-		&cli.StringFlag{Name: "node-name", Usage: "this node's name (default: the host name)"},
 		&cli.BoolFlag{Name: "with-node-id", Usage: "append a random id, kept in the data dir, to the node name"},
-		&cli.StringFlag{Name: "node-ip", Usage: "this node's IP address (default: the default route's interface)"},
-		&cli.StringSliceFlag{Name: "node-label", Usage: "label for this node, key=value (repeatable)"},
-		&cli.StringSliceFlag{Name: "node-taint", Usage: "taint for this node, key=value:Effect (repeatable)"},
-		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag as name=value (repeatable)"},
-		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag as name=value (repeatable)"},
-		&cli.StringFlag{Name: "private-registry", Value: "/etc/skiff/registries.yaml", Usage: "registry mirrors and credentials, in k3s's registries.yaml format"},
 		&cli.IntFlag{Name: "lb-server-port", Value: 6444, Usage: "loopback port of the load balancer in front of the servers"},
-	}, logFlags()...)
+	}, append(nodeFlags("the default route's interface"), logFlags()...)...)
 }
 
 func agentCommand() *cli.Command {
@@ -67,6 +60,20 @@ func agentCommand() *cli.Command {
 			defer stop()
 			return agent.Run(ctx, cfg)
 		},
+	}
+}
+
+// nodeFlags are what a server's node and an agent both take: what makes
+// this node different from the others.
+func nodeFlags(defaultIP string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "node-name", Usage: "this node's name (default: the host name)"},
+		&cli.StringFlag{Name: "node-ip", Usage: "this node's IP address (default: " + defaultIP + ")"},
+		&cli.StringSliceFlag{Name: "node-label", Usage: "label for this node, key=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "node-taint", Usage: "taint for this node, key=value:Effect (repeatable)"},
+		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag as name=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag as name=value (repeatable)"},
+		&cli.StringFlag{Name: "private-registry", Value: "/etc/skiff/registries.yaml", Usage: "registry mirrors and credentials, in k3s's registries.yaml format"},
 	}
 }
 

@@ -30,18 +30,11 @@ func serverFlags() []cli.Flag {
 		&cli.StringFlag{Name: "write-kubeconfig", Aliases: []string{"o"}, Value: "/etc/skiff/skiff.yaml", Usage: "where to write the admin kubeconfig"},
 		&cli.StringFlag{Name: "write-kubeconfig-mode", Value: "0600", Usage: "file mode of the admin kubeconfig"},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run the control plane only, no node"},
-		&cli.StringFlag{Name: "node-name", Usage: "this node's name (default: the host name)"},
-		&cli.StringFlag{Name: "node-ip", Usage: "this node's IP address (default: the advertise address)"},
-		&cli.StringSliceFlag{Name: "node-label", Usage: "label for this node, key=value (repeatable)"},
-		&cli.StringSliceFlag{Name: "node-taint", Usage: "taint for this node, key=value:Effect (repeatable)"},
-		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag as name=value (repeatable)"},
-		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag as name=value (repeatable)"},
 		&cli.BoolFlag{Name: "disable-kube-proxy", Usage: "leave Service routing to something else"},
-		&cli.StringFlag{Name: "private-registry", Value: "/etc/skiff/registries.yaml", Usage: "registry mirrors and credentials, in k3s's registries.yaml format"},
 		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag as name=value (repeatable)"},
 		&cli.StringSliceFlag{Name: "kube-controller-manager-arg", Usage: "extra kube-controller-manager flag as name=value (repeatable)"},
-	}, logFlags()...)
+	}, append(nodeFlags("the advertise address"), logFlags()...)...)
 }
 
 func serverCommand() *cli.Command {
