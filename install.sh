@@ -1,5 +1,5 @@
 #!/bin/sh
-# skiff installer:  curl -sfL <url>/install.sh | sh -s - [server] [flags]
+# skiff installer:  curl -sfL <url>/install.sh | sh -s - [server|agent] [flags]
 #
 # Installs the skiff binary, the kubectl/crictl/ctr links, a systemd (or
 # OpenRC) service, and skiff-killall.sh / skiff-uninstall.sh, then starts the
@@ -9,6 +9,8 @@
 #   INSTALL_SKIFF_BIN_DIR        default /usr/local/bin
 #   INSTALL_SKIFF_SKIP_START     "true": install, but don't start the service
 #   INSTALL_SKIFF_ROOT           install under this folder instead of / (tests)
+#   SKIFF_URL                    a server to join: installs an agent (as k3s
+#                                does with K3S_URL); passed to the service
 #   SKIFF_TOKEN                  passed to the service
 set -eu
 
@@ -17,12 +19,16 @@ info() { echo "install.sh: $*"; }
 
 ROOT=${INSTALL_SKIFF_ROOT:-}
 BIN_DIR=${INSTALL_SKIFF_BIN_DIR:-/usr/local/bin}
-CMD=${1:-server}
+# With SKIFF_URL set and no command named, this machine joins as an agent.
+DEFAULT_CMD=server
+[ -n "${SKIFF_URL:-}" ] && DEFAULT_CMD=agent
+CMD=${1:-$DEFAULT_CMD}
 case "$CMD" in
-	server) [ $# -gt 0 ] && shift ;;
-	-*) CMD=server ;;
-	*) fatal "unknown command '$CMD': use server" ;;
+	server | agent) [ $# -gt 0 ] && shift ;;
+	-*) CMD=$DEFAULT_CMD ;;
+	*) fatal "unknown command '$CMD': use server or agent" ;;
 esac
+[ "$CMD" = agent ] && [ -z "${SKIFF_URL:-}" ] && fatal "an agent needs SKIFF_URL=https://<server>:6443 (and SKIFF_TOKEN)"
 
 [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || fatal "run as root (curl ... | sudo sh -)"
 
@@ -95,6 +101,7 @@ install_service() {
 		mkdir -p "$ROOT/etc/systemd/system"
 		umask 077
 		: > "$ROOT/etc/systemd/system/skiff.service.env"
+		[ -n "${SKIFF_URL:-}" ] && echo "SKIFF_URL=$SKIFF_URL" >> "$ROOT/etc/systemd/system/skiff.service.env"
 		[ -n "${SKIFF_TOKEN:-}" ] && echo "SKIFF_TOKEN=$SKIFF_TOKEN" >> "$ROOT/etc/systemd/system/skiff.service.env"
 		umask 022
 		# KillMode=process: stopping the service stops skiff only, so the
@@ -140,6 +147,12 @@ error_log="/var/log/skiff.log"
 depend() { need net; }
 RC
 		chmod 0755 "$ROOT/etc/init.d/skiff"
+		mkdir -p "$ROOT/etc/conf.d"
+		umask 077
+		: > "$ROOT/etc/conf.d/skiff"
+		[ -n "${SKIFF_URL:-}" ] && echo "export SKIFF_URL='$SKIFF_URL'" >> "$ROOT/etc/conf.d/skiff"
+		[ -n "${SKIFF_TOKEN:-}" ] && echo "export SKIFF_TOKEN='$SKIFF_TOKEN'" >> "$ROOT/etc/conf.d/skiff"
+		umask 022
 		info "wrote /etc/init.d/skiff ($args)"
 		SERVICE=openrc
 	else

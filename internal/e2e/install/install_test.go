@@ -77,6 +77,44 @@ func TestE2EInstallScriptInstallsBinaryLinksAndService(t *testing.T) {
 	}
 }
 
+// TestE2EInstallScriptInstallsAnAgent: SKIFF_URL alone makes the service
+// an agent, as K3S_URL does for k3s, and the URL and token reach the service
+// through its environment file (mode 0600), not its command line.
+func TestE2EInstallScriptInstallsAnAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: runs install.sh with the real binary")
+	}
+	root := t.TempDir()
+	out, err := runInstall(t, root, []string{"INSTALL_SKIFF_BIN=" + skiffBinary(t),
+		"SKIFF_URL=https://192.0.2.10:6443", "SKIFF_TOKEN=K10abc::node:s3cret"}, "--node-label", "role=edge")
+	if err != nil {
+		t.Fatalf("install.sh failed: %v\n%s", err, out)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "etc/systemd/system/skiff.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ExecStart=/usr/local/bin/skiff agent '--node-label' 'role=edge'"; !strings.Contains(string(unit), want) {
+		t.Errorf("unit lacks %q:\n%s", want, unit)
+	}
+	if strings.Contains(string(unit), "s3cret") {
+		t.Error("the token is in the unit file, which is world-readable")
+	}
+	envFile := filepath.Join(root, "etc/systemd/system/skiff.service.env")
+	env, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SKIFF_URL=https://192.0.2.10:6443\n", "SKIFF_TOKEN=K10abc::node:s3cret\n"} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("%s lacks %q:\n%s", envFile, want, env)
+		}
+	}
+	if st, err := os.Stat(envFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v, %v; want 0600", envFile, st.Mode().Perm(), err)
+	}
+}
+
 func TestE2EInstallScriptRefusesBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration: runs install.sh")
@@ -90,6 +128,7 @@ func TestE2EInstallScriptRefusesBadInput(t *testing.T) {
 		"missing binary":  {[]string{"INSTALL_SKIFF_BIN=/nonexistent/skiff"}, nil, "not an executable"},
 		"not a binary":    {[]string{"INSTALL_SKIFF_BIN=" + notABinary(t)}, nil, "does not run"},
 		"unknown command": {[]string{"INSTALL_SKIFF_BIN=" + skiffBinary(t)}, []string{"fly"}, "unknown command"},
+		"agent, no URL":   {[]string{"INSTALL_SKIFF_BIN=" + skiffBinary(t)}, []string{"agent"}, "needs SKIFF_URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()
