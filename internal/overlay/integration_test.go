@@ -33,7 +33,7 @@ func needRoot(t *testing.T) {
 		t.Skip("integration test: skipped under -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("integration test: needs root to create network namespaces (run it as root, or with -short)")
+		t.Fatal("integration test: needs root to create network namespaces (run it as root, or with -short to skip it)")
 	}
 }
 

@@ -32,16 +32,8 @@ func agentToken(cfg Config, p paths, serverTok token.Token, caPEM []byte) (token
 }
 
 // joinServer is the supervisor's join endpoints for this server.
-func joinServer(cfg Config, v validated, p paths, c certFiles, serverTok, agentTok token.Token, client kubernetes.Interface,
+func joinServer(cfg Config, v validated, p paths, ca signers, serverTok, agentTok token.Token, client kubernetes.Interface,
 	tunnel func(http.ResponseWriter, *http.Request, string)) (*join.Server, error) {
-	serverCA, err := pki.LoadCA(c.serverCA, c.serverCAKey)
-	if err != nil {
-		return nil, fmt.Errorf("loading the server CA: %w", err)
-	}
-	clientCA, err := pki.LoadCA(c.clientCA, c.clientCAKey)
-	if err != nil {
-		return nil, fmt.Errorf("loading the client CA: %w", err)
-	}
 	backend := cfg.FlannelBackend
 	if backend == "" {
 		backend = "vxlan"
@@ -50,8 +42,8 @@ func joinServer(cfg Config, v validated, p paths, c certFiles, serverTok, agentT
 		ServerToken: serverTok,
 		AgentToken:  agentTok,
 		Client:      client,
-		ServerCA:    serverCA,
-		ClientCA:    clientCA,
+		ServerCA:    ca.server,
+		ClientCA:    ca.client,
 		Cluster: join.ClusterInfo{
 			ClusterCIDR:    cfg.ClusterCIDR,
 			ServiceCIDR:    cfg.ServiceCIDR,
@@ -62,4 +54,22 @@ func joinServer(cfg Config, v validated, p paths, c certFiles, serverTok, agentT
 		Tunnel:          tunnel,
 		ServerBootstrap: readServerBootstrap(p.tls),
 	}), nil
+}
+
+// signers are the CAs the server signs node certificates with, loaded once
+// at start for the join endpoints and the server's own node alike.
+type signers struct {
+	server, client *pki.CA
+}
+
+func loadSigners(c certFiles) (signers, error) {
+	server, err := pki.LoadCA(c.serverCA, c.serverCAKey)
+	if err != nil {
+		return signers{}, fmt.Errorf("loading the server CA: %w", err)
+	}
+	client, err := pki.LoadCA(c.clientCA, c.clientCAKey)
+	if err != nil {
+		return signers{}, fmt.Errorf("loading the client CA: %w", err)
+	}
+	return signers{server: server, client: client}, nil
 }

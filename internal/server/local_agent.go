@@ -13,7 +13,7 @@ import (
 
 // localAgent is the server's own node: the agent role in this process, with
 // credentials the server issues itself instead of through a join.
-func localAgent(cfg Config, v validated, c certFiles, advertise net.IP, supervisorKubeconfig string, controllersBuilt component.Component) ([]component.Component, error) {
+func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.IP, supervisorKubeconfig string, controllersBuilt component.Component) ([]component.Component, error) {
 	name := cfg.NodeName
 	if name == "" {
 		host, err := os.Hostname()
@@ -44,7 +44,7 @@ func localAgent(cfg Config, v validated, c certFiles, advertise net.IP, supervis
 		FlannelBackend:   cfg.FlannelBackend,
 		BeforeKubelet:    controllersBuilt,
 	}
-	if err := issueLocalNodeCredentials(c, ac.Paths(), name, ip); err != nil {
+	if err := issueLocalNodeCredentials(c, ca, ac.Paths(), name, ip); err != nil {
 		return nil, fmt.Errorf("node credentials: %w", err)
 	}
 	password, err := agent.NodePassword(cfg.DataDir)

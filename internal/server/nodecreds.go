@@ -15,7 +15,7 @@ import (
 // issueLocalNodeCredentials gives the server's own node what a joining agent
 // would receive from the supervisor: the CAs, the kubelet's client and
 // serving certificates, and kube-proxy's client certificate.
-func issueLocalNodeCredentials(c certFiles, p agent.Paths, nodeName string, nodeIP net.IP) error {
+func issueLocalNodeCredentials(c certFiles, ca signers, p agent.Paths, nodeName string, nodeIP net.IP) error {
 	if err := os.MkdirAll(p.TLS, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", p.TLS, err)
 	}
@@ -24,14 +24,7 @@ func issueLocalNodeCredentials(c certFiles, p agent.Paths, nodeName string, node
 			return err
 		}
 	}
-	clientCA, err := pki.LoadCA(c.clientCA, c.clientCAKey)
-	if err != nil {
-		return fmt.Errorf("loading the client CA: %w", err)
-	}
-	serverCA, err := pki.LoadCA(c.serverCA, c.serverCAKey)
-	if err != nil {
-		return fmt.Errorf("loading the server CA: %w", err)
-	}
+	clientCA, serverCA := ca.client, ca.server
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	leaves := []struct {
 		ca   *pki.CA

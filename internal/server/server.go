@@ -73,7 +73,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	parts, err := Parts(cfg, v, p, certs, advertise, caPEM, serverTok, agentTok)
+	ca, err := loadSigners(certs)
+	if err != nil {
+		return err
+	}
+	parts, err := Parts(cfg, v, p, certs, ca, advertise, caPEM, serverTok, agentTok)
 	if err != nil {
 		return err
 	}
@@ -84,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 				built = cm.ControllersBuilt()
 			}
 		}
-		node, err := localAgent(cfg, v, certs, advertise, filepath.Join(p.cred, "supervisor.kubeconfig"), built)
+		node, err := localAgent(cfg, v, certs, ca, advertise, filepath.Join(p.cred, "supervisor.kubeconfig"), built)
 		if err != nil {
 			return err
 		}
@@ -100,7 +104,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Parts is the server role at a glance: each part starts once the one
 // before it is ready, and they stop in reverse order.
-func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPEM []byte, serverTok, agentTok token.Token) ([]component.Component, error) {
+func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise net.IP, caPEM []byte, serverTok, agentTok token.Token) ([]component.Component, error) {
 	store := &datastore.Datastore{
 		Endpoint: cfg.DatastoreEndpoint,
 		DBPath:   p.db,
@@ -112,7 +116,7 @@ func Parts(cfg Config, v validated, p paths, c certFiles, advertise net.IP, caPE
 		return nil, err
 	}
 	tunnels := tunnel.NewServer(tunnel.ServerConfig{Client: client, EgressSocket: p.egressSocket})
-	joins, err := joinServer(cfg, v, p, c, serverTok, agentTok, client, tunnels.ServeTunnel)
+	joins, err := joinServer(cfg, v, p, ca, serverTok, agentTok, client, tunnels.ServeTunnel)
 	if err != nil {
 		return nil, err
 	}

@@ -165,27 +165,7 @@ func waitingOf(p *corev1.Pod) *corev1.ContainerStateWaiting {
 	return nil
 }
 
-const oneReplica = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: http
-        image: ` + testImage + `
-        imagePullPolicy: Never
-`
+var oneReplica = webDeployment("default", 1, "Never", false)
 
 // TestE2ENodeBadImageTarball: a tarball of random bytes in the airgap
 // images folder is reported by name in the log and skipped; the test image

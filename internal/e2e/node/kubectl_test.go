@@ -52,39 +52,7 @@ func TestE2ENodeReady(t *testing.T) {
 	}
 }
 
-const kubectlManifest = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: e2e-kubectl
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: e2e-kubectl
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: http
-        image: ` + testImage + `
-        imagePullPolicy: IfNotPresent
-        ports:
-        - containerPort: 8080
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: 8080
-          periodSeconds: 1
-`
+var kubectlManifest = webDeployment("e2e-kubectl", 2, "IfNotPresent", true)
 
 // cpPod runs the test image with a static tar (testdata/minitar) mounted as
 // /bin/tar: the image has no tar of its own, and kubectl cp runs one.

@@ -10,37 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-const restartManifest = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: e2e-restart
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: e2e-restart
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: http
-        image: ` + testImage + `
-        imagePullPolicy: IfNotPresent
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: 8080
-          periodSeconds: 1
-`
+var restartManifest = webDeployment("e2e-restart", 2, "IfNotPresent", true)
 
 // podFacts is what tells one pod and its container apart across restarts.
 type podFacts struct {

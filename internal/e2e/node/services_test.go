@@ -12,37 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-const servicesManifest = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: e2e-svc
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: e2e-svc
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: http
-        image: ` + testImage + `
-        imagePullPolicy: IfNotPresent
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: 8080
-          periodSeconds: 1
----
+var servicesManifest = webDeployment("e2e-svc", 2, "IfNotPresent", true) + `---
 apiVersion: v1
 kind: Service
 metadata:
