@@ -1,7 +1,7 @@
 // Command skiff is upstream Kubernetes in one binary. main only dispatches on
 // the name it was called by (see internal/multicall), so that links named
-// kubectl, crictl, ctr and containerd reach the
-// built-in tool; everything else is internal/cli.
+// kubectl, crictl and ctr reach the built-in tool; everything else is
+// internal/cli.
 package main
 
 import (
@@ -16,8 +16,6 @@ func main() {
 	switch multicall.Resolve(os.Args[0]) {
 	case multicall.Kubectl:
 		kubectl.Main(os.Args[1:])
-	case multicall.Containerd:
-		os.Exit(multicall.RunContainerd(os.Args))
 	case multicall.Ctr:
 		os.Exit(multicall.RunCtr(os.Args))
 	case multicall.Crictl:

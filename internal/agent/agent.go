@@ -18,22 +18,34 @@ import (
 	"github.com/skiff-k8s/skiff/internal/proxy"
 )
 
+// Node is a node's parts in two: Runtime (containerd and its images) needs
+// nothing from the cluster, so a role starts it first and it gets ready in
+// the background while the role joins or its control plane starts; Parts
+// need the API, and the first of them that needs the runtime waits for it.
+type Node struct {
+	Runtime component.Component
+	Parts   []component.Component
+	// HelperPIDs lists the node's long-lived helper processes (containerd)
+	// for the memory governor.
+	HelperPIDs func() []int
+}
+
 // Parts prepares the node's files — the runtime bundle, the kubeconfigs —
-// and returns the agent role at a glance: each part starts once the one
+// and returns the node role at a glance: each part starts once the one
 // before it is ready, and they stop in reverse order.
-func Parts(cfg Config) ([]component.Component, error) {
+func Parts(cfg Config) (Node, error) {
 	p := cfg.Paths()
 	binDir, err := bundle.Extract(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("unpacking the runtime bundle: %w", err)
+		return Node{}, fmt.Errorf("unpacking the runtime bundle: %w", err)
 	}
 	if err := writeKubeconfigs(cfg, p); err != nil {
-		return nil, err
+		return Node{}, err
 	}
 	nodeClient := func() (kubernetes.Interface, error) { return clientFor(p.KubeletKubeconfig) }
 	client, err := nodeClient()
 	if err != nil {
-		return nil, err
+		return Node{}, err
 	}
 
 	runtime := containerd.New(containerd.Config{
@@ -46,10 +58,10 @@ func Parts(cfg Config) ([]component.Component, error) {
 	cgroupDriver := runtime.Config().CgroupDriver
 	podNetwork, err := podNetworkParts(cfg, p, client)
 	if err != nil {
-		return nil, err
+		return Node{}, err
 	}
 
-	parts := []component.Component{
+	startRuntime, runtimeReady := component.Background("container-runtime",
 		runtime,
 		images.New(images.Config{
 			DataDir:        cfg.DataDir,
@@ -57,8 +69,8 @@ func Parts(cfg Config) ([]component.Component, error) {
 			PauseImage:     embedded.PauseImage,
 			PauseImageName: embedded.PauseImageName,
 		}),
-	}
-	parts = append(parts, podNetwork...)
+	)
+	parts := append(podNetwork, runtimeReady)
 	if cfg.BeforeKubelet != nil {
 		parts = append(parts, cfg.BeforeKubelet)
 	}
@@ -89,7 +101,14 @@ func Parts(cfg Config) ([]component.Component, error) {
 			ExtraArgs:   cfg.KubeProxyArgs,
 		}})
 	}
-	return append(parts, &nodeReady{name: cfg.NodeName, client: nodeClient}), nil
+	parts = append(parts, &nodeReady{name: cfg.NodeName, client: nodeClient})
+	helpers := func() []int {
+		if pid := runtime.PID(); pid > 0 {
+			return []int{pid}
+		}
+		return nil
+	}
+	return Node{Runtime: startRuntime, Parts: parts, HelperPIDs: helpers}, nil
 }
 
 // podNetworkParts are the pod network: the overlay that carries pod

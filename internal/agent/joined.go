@@ -23,11 +23,12 @@ import (
 // through the tunnel.
 const kubeletPort = 10250
 
-// JoinedParts is a joined node at a glance: the load balancer in front of
-// the servers (everything on the node reaches them through it), the tunnel
-// that lets the servers reach this node's kubelet from behind NAT, then the
-// node's own parts.
-func JoinedParts(cfg Config, jc JoinConfig, c *join.Client) ([]component.Component, error) {
+// JoinedParts is a joined node at a glance: the container runtime, which
+// gets ready meanwhile, the load balancer in front of the servers
+// (everything on the node reaches them through it), the tunnel that lets
+// the servers reach this node's kubelet from behind NAT, then the node's
+// own parts.
+func JoinedParts(cfg Config, jc JoinConfig, c *join.Client) (parts []component.Component, helperPIDs func() []int, err error) {
 	p := cfg.Paths()
 	lb, err := loadbalancer.New(loadbalancer.Config{
 		Server:    jc.ServerURL,
@@ -35,23 +36,23 @@ func JoinedParts(cfg Config, jc JoinConfig, c *join.Client) ([]component.Compone
 		StateFile: filepath.Join(p.Etc, "servers.json"),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	supervisorPort, err := portOf(jc.ServerURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	node, err := Parts(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	proxyClient, err := clientFor(p.KubeProxyKubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nodeClient, err := clientFor(p.KubeletKubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tunnelTLS := c.TLSConfig()
 	tun := tunnel.NewClient(tunnel.ClientConfig{
@@ -60,12 +61,13 @@ func JoinedParts(cfg Config, jc JoinConfig, c *join.Client) ([]component.Compone
 		Header: c.Header(),
 		Allow:  tunnel.NodeAllow([]net.IP{cfg.NodeIP}, kubeletPort, (&podCIDRs{client: nodeClient, node: cfg.NodeName}).get),
 	})
-	parts := []component.Component{
+	parts = []component.Component{
+		node.Runtime,
 		lb,
 		&serverList{lb: lb, client: proxyClient, port: supervisorPort},
 		tun,
 	}
-	return append(parts, node...), nil
+	return append(parts, node.Parts...), node.HelperPIDs, nil
 }
 
 func portOf(serverURL string) (int, error) {

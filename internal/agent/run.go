@@ -110,12 +110,12 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 	if err != nil {
 		return err
 	}
-	parts, err := JoinedParts(ac, cfg, client)
+	parts, helpers, err := JoinedParts(ac, cfg, client)
 	if err != nil {
 		return err
 	}
 	return component.Run(ctx, parts, func() {
-		memory.TuneWhenIdle(ctx, memory.Defaults)
+		memory.Govern(ctx, memory.Defaults, helpers)
 		klog.InfoS("skiff agent is ready", "node", name, "server", cfg.ServerURL)
 	})
 }

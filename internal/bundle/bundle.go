@@ -28,7 +28,7 @@ const markerFile = ".skiff-verified"
 // LinkNames are the names in the bin folder that are symlinks to the skiff
 // binary, which answers to each of them.
 func LinkNames() []string {
-	return []string{"containerd", "ctr", "kubectl"}
+	return []string{"ctr", "kubectl"}
 }
 
 // Extract makes sure the embedded bundle is unpacked at

@@ -128,7 +128,12 @@ func watch(ctx context.Context, name string, f Failer, failed chan<- error) {
 		if !ok || err == nil {
 			err = errors.New("stopped unexpectedly")
 		}
-		failed <- &Error{Part: name, Phase: "run", Err: err}
+		// A group's parts name themselves (see Background).
+		var named *Error
+		if !errors.As(err, &named) {
+			err = &Error{Part: name, Phase: "run", Err: err}
+		}
+		failed <- err
 	case <-ctx.Done():
 	}
 }

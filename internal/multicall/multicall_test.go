@@ -13,8 +13,8 @@ func TestResolve(t *testing.T) {
 	}{
 		{"/usr/local/bin/skiff", "", ""},
 		{"skiff", "ctr", Ctr},
-		{"/var/lib/skiff/data/x/bin/containerd", "", Containerd},
-		{"/usr/local/bin/ctr", "containerd", Ctr}, // the link beats what was passed down
+		{"/var/lib/skiff/data/x/bin/containerd", "", ""}, // containerd's own binary now
+		{"/usr/local/bin/ctr", "crictl", Ctr},            // the link beats what was passed down
 		{"kubectl", "", Kubectl},
 		{"skiff", "bogus", ""},
 	} {

@@ -81,6 +81,12 @@ func schedulerArgs(cfg Config, p paths, leaderElect bool) (control.Args, error) 
 // Its HTTPS port listens on a free loopback port: its /healthz is the only
 // sign that its controllers are built, which the server's own kubelet must
 // wait for (see control.ControllerManager).
+//
+// Its client may send more than upstream's 20 requests a second: building
+// the controllers with their own service accounts costs three requests each
+// on a fresh cluster, about 130 in all, which at upstream's rate held every
+// fresh start (and the node's kubelet) for 4-5 seconds. The apiserver is in
+// this process.
 func controllerManagerArgs(cfg Config, p paths, c certFiles, leaderElect bool) (control.Args, error) {
 	kubeconfig := filepath.Join(p.cred, "controller.kubeconfig")
 	port, err := freeLoopbackPort()
@@ -100,6 +106,8 @@ func controllerManagerArgs(cfg Config, p paths, c certFiles, leaderElect bool) (
 		"service-cluster-ip-range":         cfg.ServiceCIDR,
 		"configure-cloud-routes":           "false",
 		"use-service-account-credentials":  "true",
+		"kube-api-qps":                     "200",
+		"kube-api-burst":                   "300",
 		"service-account-private-key-file": c.serviceKey,
 		"root-ca-file":                     c.serverCA,
 		"controllers":                      "*,tokencleaner",

@@ -13,12 +13,12 @@ import (
 
 // localAgent is the server's own node: the agent role in this process, with
 // credentials the server issues itself instead of through a join.
-func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.IP, supervisorKubeconfig string, controllersBuilt component.Component) ([]component.Component, error) {
+func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.IP, supervisorKubeconfig string, controllersBuilt component.Component) (agent.Node, error) {
 	name := cfg.NodeName
 	if name == "" {
 		host, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("finding the host name (%v); set --node-name", err)
+			return agent.Node{}, fmt.Errorf("finding the host name (%v); set --node-name", err)
 		}
 		name = strings.ToLower(host)
 	}
@@ -45,20 +45,21 @@ func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.
 		BeforeKubelet:    controllersBuilt,
 	}
 	if err := issueLocalNodeCredentials(c, ca, ac.Paths(), name, ip); err != nil {
-		return nil, fmt.Errorf("node credentials: %w", err)
+		return agent.Node{}, fmt.Errorf("node credentials: %w", err)
 	}
 	password, err := agent.NodePassword(cfg.DataDir)
 	if err != nil {
-		return nil, err
+		return agent.Node{}, err
 	}
 	node, err := agent.Parts(ac)
 	if err != nil {
-		return nil, err
+		return agent.Node{}, err
 	}
 	// The server's node holds its name like any joined node, so that an
 	// agent started with the same name is refused.
 	claim := &nodeNameClaim{supervisor: supervisorKubeconfig, node: name, password: password}
-	return append([]component.Component{claim}, node...), nil
+	node.Parts = append([]component.Component{claim}, node.Parts...)
+	return node, nil
 }
 
 // loopbackOr is where this process reaches its own supervisor: loopback,

@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	var helpers func() []int
 	if !cfg.DisableAgent {
 		var built component.Component
 		for _, part := range parts {
@@ -92,11 +93,17 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		parts = append(parts, node...)
+		// containerd and the images get ready while the control plane
+		// starts, and the node's parts that need them wait for them. They
+		// come after the datastore: a server that cannot reach its
+		// datastore starts nothing on the host.
+		parts = append(parts[:1], append([]component.Component{node.Runtime}, parts[1:]...)...)
+		parts = append(parts, node.Parts...)
+		helpers = node.HelperPIDs
 	}
 	parts = append(parts, &defaultServiceAccount{kubeconfig: filepath.Join(p.cred, "supervisor.kubeconfig")})
 	return component.Run(ctx, parts, func() {
-		memory.TuneWhenIdle(ctx, memory.Defaults)
+		memory.Govern(ctx, memory.Defaults, helpers)
 		klog.InfoS("skiff server is ready", "https", net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort)),
 			"kubeconfig", cfg.WriteKubeconfig)
 	})

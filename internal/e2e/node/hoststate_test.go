@@ -21,9 +21,9 @@ type hostProc struct {
 }
 
 // skiffProcs lists the processes that are skiff's: the binary under test
-// (server, containerd, shims, tools), anything started with SKIFF_MULTICALL
-// in its environment (the shims), and anything whose command line names
-// skiff's containerd socket (a shim's -address).
+// (server, tools), anything started with SKIFF_MULTICALL in its
+// environment, and anything whose command line names skiff's containerd
+// socket (containerd's --address, a shim's -address).
 func skiffProcs() []hostProc {
 	var found []hostProc
 	entries, _ := os.ReadDir("/proc")
@@ -135,6 +135,11 @@ func checkHostClean(t *testing.T, dataDir string) {
 	if ifc, err := net.InterfaceByName("cni0"); err == nil {
 		t.Errorf("after skiff killall: link cni0 (index %d) still exists", ifc.Index)
 	}
+	// containerd's state of the dead tasks: left, the next start would
+	// clean up each dead shim one by one.
+	if _, err := os.Stat("/run/skiff"); err == nil {
+		t.Errorf("after skiff killall: /run/skiff (containerd's state) still exists")
+	}
 	chains, err := skiffChains()
 	if err != nil {
 		t.Error(err)
@@ -163,7 +168,9 @@ func otherSkiffs() []string {
 		skiffExe := strings.HasPrefix(filepath.Base(strings.TrimSuffix(exe, " (deleted)")), "skiff")
 		skiff := skiffExe || strings.HasPrefix(filepath.Base(argv[0]), "skiff")
 		role := skiff && len(argv) > 1 && (argv[1] == "server" || argv[1] == "agent")
-		containerd := skiffExe && filepath.Base(argv[0]) == "containerd"
+		// skiff's containerd is the bundle's, started with skiff's socket.
+		containerd := filepath.Base(argv[0]) == "containerd" &&
+			(skiffExe || strings.Contains(strings.Join(argv, " "), "/run/skiff/containerd/"))
 		if role || containerd {
 			busy = append(busy, fmt.Sprintf("  pid %s: %s", e.Name(), strings.Join(argv, " ")))
 		}

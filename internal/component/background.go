@@ -1,0 +1,116 @@
+package component
+
+import (
+	"context"
+	"sync"
+
+	"k8s.io/klog/v2"
+)
+
+// Background runs parts in order on a goroutine of their own, so that
+// slow parts that need nothing from the parts around them (unpacking the
+// runtime, starting containerd, importing images) get ready while the role
+// goes on starting the rest. Place start where the parts may begin and
+// await where the next part needs them: await is ready once every one of
+// them is, or fails with the first part that could not start.
+//
+// The parts stop when start stops, in reverse order, after waiting for a
+// start-up still under way; start's Failed reports a part that fails while
+// running.
+func Background(name string, parts ...Component) (start, await Component) {
+	b := &background{name: name, parts: parts, done: make(chan struct{}), failed: make(chan error, len(parts)+1)}
+	return b, &awaitBackground{b: b}
+}
+
+type background struct {
+	name   string
+	parts  []Component
+	done   chan struct{} // closed when start-up ended, well or not
+	failed chan error
+
+	mu      sync.Mutex
+	err     error // why start-up ended early
+	started []Component
+	cancel  context.CancelFunc
+}
+
+var _ Failer = (*background)(nil)
+
+func (b *background) Name() string { return b.name }
+
+func (b *background) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	b.cancel = cancel
+	go func() {
+		defer close(b.done)
+		b.setErr(b.startAll(ctx))
+	}()
+	return nil
+}
+
+// startAll is Run's start-up for the group: each part is started and
+// awaited before the next.
+func (b *background) startAll(ctx context.Context) error {
+	for _, p := range b.parts {
+		klog.V(1).InfoS("Starting part", "part", p.Name(), "group", b.name)
+		if err := p.Start(ctx); err != nil {
+			return &Error{Part: p.Name(), Phase: "start", Err: err}
+		}
+		b.mu.Lock()
+		b.started = append(b.started, p)
+		b.mu.Unlock()
+		if f, ok := p.(Failer); ok {
+			go watch(ctx, p.Name(), f, b.failed)
+		}
+		if err := waitReady(ctx, ctx, p, b.failed); err != nil {
+			return err
+		}
+		klog.InfoS("Part ready", "part", p.Name(), "group", b.name)
+	}
+	return nil
+}
+
+func (b *background) setErr(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.err = err
+}
+
+// Ready is at once: the group's readiness is await's.
+func (b *background) Ready(context.Context) error { return nil }
+
+func (b *background) Failed() <-chan error { return b.failed }
+
+func (b *background) Stop(ctx context.Context) error {
+	if b.cancel == nil {
+		return nil
+	}
+	b.cancel()
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	started := b.started
+	b.mu.Unlock()
+	stopAll(started)
+	return nil
+}
+
+type awaitBackground struct{ b *background }
+
+func (a *awaitBackground) Name() string                { return a.b.name }
+func (a *awaitBackground) Start(context.Context) error { return nil }
+func (a *awaitBackground) Stop(context.Context) error  { return nil }
+
+func (a *awaitBackground) Ready(ctx context.Context) error {
+	select {
+	case <-a.b.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	return a.b.err
+}

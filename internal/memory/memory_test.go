@@ -1,0 +1,53 @@
+package memory
+
+import (
+	"context"
+	"os"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// gcPercent reads GOGC as the runtime has it.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// An idle process gets the idle GC percent; one that keeps a core busy
+// gets the busy one back.
+func TestGovernSwitchesWithCPUUse(t *testing.T) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		t.Skip("GOGC or GOMEMLIMIT is set: the governor leaves the GC alone")
+	}
+	defer debug.SetGCPercent(gcPercent())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := Settings{BusyGCPercent: 100, IdleGCPercent: 25, BusyCPU: 0.4, IdleCPU: 0.2, Interval: 200 * time.Millisecond}
+	Govern(ctx, s, nil)
+
+	waitPercent(t, 25, "idle")
+
+	busy, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for busy.Err() == nil {
+			for i := 0; i < 1e6; i++ {
+				_ = i * i
+			}
+		}
+	}()
+	waitPercent(t, 100, "busy")
+}
+
+func waitPercent(t *testing.T, want int, state string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for gcPercent() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is %d, want %d once %s", gcPercent(), want, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
