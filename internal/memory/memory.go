@@ -22,10 +22,14 @@ type Settings struct {
 	// BusyGCPercent and IdleGCPercent are GOGC while busy (Go's default is
 	// 100) and while idle.
 	BusyGCPercent, IdleGCPercent int
-	// BusyCPU and IdleCPU are the process's CPU use, in cores averaged over
-	// Interval, above which it counts as busy and below which as idle; in
-	// between it stays as it was.
-	BusyCPU, IdleCPU float64
+	// BusyCPU and IdleCPU are the process's CPU use, in cores: above
+	// BusyCPU over the last BusyWindow it is busy (soon: a burst of pod
+	// starts should not wait on the GC), below IdleCPU over the last
+	// IdleWindow it is idle (an average, so that periodic work and the
+	// collections themselves do not count as bursts); in between it stays
+	// as it was.
+	BusyCPU, IdleCPU       float64
+	BusyWindow, IdleWindow time.Duration
 	// Interval is how often the CPU use is sampled.
 	Interval time.Duration
 	// Settle is how long after start the process counts as busy whatever
@@ -40,7 +44,9 @@ var Defaults = Settings{
 	IdleGCPercent: 25,
 	BusyCPU:       0.4,
 	IdleCPU:       0.2,
-	Interval:      5 * time.Second,
+	BusyWindow:    3 * time.Second,
+	IdleWindow:    15 * time.Second,
+	Interval:      time.Second,
 	Settle:        10 * time.Second,
 }
 
@@ -60,31 +66,34 @@ func Govern(ctx context.Context, s Settings, helpers func() []int) {
 		}
 		t := time.NewTicker(s.Interval)
 		defer t.Stop()
-		last, lastAt := cpuTime(), time.Now()
 		idle := false
+		busyN, idleN := samples(s.BusyWindow, s.Interval), samples(s.IdleWindow, s.Interval)
+		// CPU time at each of the last idleN+1 ticks, oldest first.
+		marks := []mark{{cpuTime(), time.Now()}}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			now, at := cpuTime(), time.Now()
-			cores := (now - last).Seconds() / at.Sub(lastAt).Seconds()
-			last, lastAt = now, at
+			marks = append(marks, mark{cpuTime(), time.Now()})
+			if len(marks) > idleN+1 {
+				marks = marks[1:]
+			}
 			switch {
-			case !idle && cores < s.IdleCPU:
+			case !idle && len(marks) == idleN+1 && cores(marks, idleN) < s.IdleCPU:
 				idle = true
 				if tuneGC {
 					debug.SetGCPercent(s.IdleGCPercent)
 				}
 				release(helpers)
-				klog.V(1).InfoS("Idle: keeping memory low", "cores", cores, "gcPercent", s.IdleGCPercent)
-			case idle && cores > s.BusyCPU:
+				klog.V(1).InfoS("Idle: keeping memory low", "cores", cores(marks, idleN), "gcPercent", s.IdleGCPercent)
+			case idle && cores(marks, busyN) > s.BusyCPU:
 				idle = false
 				if tuneGC {
 					debug.SetGCPercent(s.BusyGCPercent)
 				}
-				klog.V(1).InfoS("Busy: giving the heap room", "cores", cores, "gcPercent", s.BusyGCPercent)
+				klog.V(1).InfoS("Busy: giving the heap room", "cores", cores(marks, busyN), "gcPercent", s.BusyGCPercent)
 			}
 		}
 	}()
@@ -107,6 +116,28 @@ func release(helpers func() []int) {
 			klog.V(1).InfoS("Could not release a helper's executable pages", "pid", pid, "err", err)
 		}
 	}
+}
+
+// mark is the process's CPU time at a moment.
+type mark struct {
+	cpu time.Duration
+	at  time.Time
+}
+
+// cores is the CPU use over the last n intervals of marks (all of them if
+// there are fewer), in cores.
+func cores(marks []mark, n int) float64 {
+	first, last := marks[max(0, len(marks)-1-n)], marks[len(marks)-1]
+	wall := last.at.Sub(first.at).Seconds()
+	if wall <= 0 {
+		return 0
+	}
+	return (last.cpu - first.cpu).Seconds() / wall
+}
+
+// samples is how many intervals make a window (at least one).
+func samples(window, interval time.Duration) int {
+	return max(1, int(window/interval))
 }
 
 // cpuTime is the CPU time this process has used.

@@ -24,7 +24,7 @@ func TestGovernSwitchesWithCPUUse(t *testing.T) {
 	defer debug.SetGCPercent(gcPercent())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := Settings{BusyGCPercent: 100, IdleGCPercent: 25, BusyCPU: 0.4, IdleCPU: 0.2, Interval: 200 * time.Millisecond}
+	s := Settings{BusyGCPercent: 100, IdleGCPercent: 25, BusyCPU: 0.4, IdleCPU: 0.2, Interval: 100 * time.Millisecond, BusyWindow: 200 * time.Millisecond, IdleWindow: 300 * time.Millisecond}
 	Govern(ctx, s, nil)
 
 	waitPercent(t, 25, "idle")

@@ -4,8 +4,10 @@
 //   - time from exec to the node Ready;
 //   - time from exec to the first pod Running (the pod is created as soon as
 //     the API accepts it: kubeconfig written, default ServiceAccount there);
-//   - pod start latency, create → Running as seen by a watch, over -pods pods
-//     created in quick succession;
+//   - pod start latency, create → Running as seen by a watch, over -seq pods
+//     created one after another (each once the one before runs: the
+//     latency of one pod start), and over -pods pods created in quick
+//     succession (a burst: what the node does with a queue of them);
 //   - resident memory of skiff + containerd, and of the shims, after -idle
 //     with those pods running.
 //
@@ -56,6 +58,7 @@ type options struct {
 	imageTar string
 	pause    bool
 	pods     int
+	seq      int
 	idle     time.Duration
 	keep     bool
 	timeout  time.Duration
@@ -66,7 +69,8 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "./bin/skiff", "path to the skiff binary")
 	flag.StringVar(&o.imageTar, "image", "./build/images/skiff-test-http.tar", "tarball of "+testImage+", preloaded into <data-dir>/agent/images")
 	flag.BoolVar(&o.pause, "pause", false, "run the latency pods from the embedded "+pauseImage+" instead of the test image")
-	flag.IntVar(&o.pods, "pods", 50, "pods for the start latency")
+	flag.IntVar(&o.pods, "pods", 50, "pods created back to back for the burst start latency")
+	flag.IntVar(&o.seq, "seq", 50, "pods created one after another for the start latency (0: none)")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "how long the node idles with the pods before its RSS is read")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dir and the server log (killall still runs)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a phase that takes longer than this")
@@ -197,10 +201,17 @@ func run(ctx context.Context, o options) error {
 	readyLog := logTime(logPath, "skiff server is ready", began)
 	fmt.Fprintf(os.Stderr, "node Ready %s, first pod Running %s after exec\n", benchutil.FmtDur(nodeReady), benchutil.FmtDur(firstRunning))
 
-	// Phase 2: start latency over o.pods pods.
+	// Phase 2: start latency, one pod at a time, then in a burst.
 	podImage := testImage
 	if o.pause {
 		podImage = pauseImage
+	}
+	var seq latencies
+	if o.seq > 0 {
+		if seq, err = seqLatency(pctx, client, o.seq, podImage); err != nil {
+			return fail(fmt.Errorf("pod start latency, one after another: %w", err))
+		}
+		fmt.Fprintf(os.Stderr, "one after another: p50 %s p99 %s\n", benchutil.FmtDur(seq.p(50)), benchutil.FmtDur(seq.p(99)))
 	}
 	lat, err := podLatency(pctx, client, o.pods, podImage)
 	if err != nil {
@@ -225,6 +236,10 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("exec → \"skiff server is ready\" logged: %s\n", benchutil.FmtDur(readyLog))
 	}
 	fmt.Printf("exec → first pod Running (%s, preloaded): %s\n", testImage, benchutil.FmtDur(firstRunning))
+	if o.seq > 0 {
+		fmt.Printf("pod start latency, create → Running seen by a watch, %d pods of %s created one after another: p50 %s p99 %s (min %s max %s)\n",
+			o.seq, podImage, benchutil.FmtDur(seq.p(50)), benchutil.FmtDur(seq.p(99)), benchutil.FmtDur(seq.sorted[0]), benchutil.FmtDur(seq.sorted[len(seq.sorted)-1]))
+	}
 	fmt.Printf("pod start latency, create → Running seen by a watch, %d pods of %s created back to back (in %s): p50 %s p99 %s (min %s max %s); all Running %s after the first create\n",
 		o.pods, podImage, benchutil.FmtDur(lat.creating), benchutil.FmtDur(lat.p(50)), benchutil.FmtDur(lat.p(99)), benchutil.FmtDur(lat.sorted[0]), benchutil.FmtDur(lat.sorted[len(lat.sorted)-1]), benchutil.FmtDur(lat.span))
 	fmt.Printf("idle RSS after %s with %d pods:\n", o.idle, o.pods+1)
@@ -340,6 +355,65 @@ func (l latencies) p(q float64) time.Duration {
 	return l.sorted[max(0, min(i, len(l.sorted)-1))]
 }
 
+// seqLatency creates n pods one after another, each once the one before
+// runs, takes for each the time from just before its create call to the
+// watch event that shows it Running, and then deletes them all and waits
+// until they are gone, so that what follows finds the node as before.
+func seqLatency(ctx context.Context, c kubernetes.Interface, n int, image string) (latencies, error) {
+	pods := c.CoreV1().Pods(namespace)
+	sel := metav1.ListOptions{LabelSelector: "bench=seq"}
+	w, err := pods.Watch(ctx, sel)
+	if err != nil {
+		return latencies{}, err
+	}
+	defer w.Stop()
+	var l latencies
+	for i := range n {
+		name := fmt.Sprintf("bench-seq-%03d", i)
+		start := time.Now()
+		if _, err := pods.Create(ctx, podSpec(name, image, map[string]string{"bench": "seq"}), metav1.CreateOptions{}); err != nil {
+			return latencies{}, fmt.Errorf("creating %s: %w", name, err)
+		}
+		for running := false; !running; {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					return latencies{}, errors.New("the watch ended")
+				}
+				p, isPod := ev.Object.(*corev1.Pod)
+				running = isPod && p.Name == name && p.Status.Phase == corev1.PodRunning
+			case <-ctx.Done():
+				return latencies{}, fmt.Errorf("%s not Running: %w", name, ctx.Err())
+			}
+		}
+		l.sorted = append(l.sorted, time.Since(start))
+	}
+	sort.Slice(l.sorted, func(i, j int) bool { return l.sorted[i] < l.sorted[j] })
+
+	// A grace period, so that each pod's object goes only once the kubelet
+	// stopped its containers; then a pause for the sandboxes' teardown.
+	one := int64(1)
+	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &one}, sel); err != nil {
+		return latencies{}, fmt.Errorf("deleting the pods: %w", err)
+	}
+	for {
+		list, err := pods.List(ctx, sel)
+		if err == nil && len(list.Items) == 0 {
+			select {
+			case <-ctx.Done():
+				return latencies{}, ctx.Err()
+			case <-time.After(10 * time.Second):
+				return l, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return latencies{}, fmt.Errorf("the pods were not deleted: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // podLatency creates n pods back to back and takes, for each, the time from
 // just before its create call to the watch event that shows it Running.
 func podLatency(ctx context.Context, c kubernetes.Interface, n int, image string) (latencies, error) {
@@ -447,9 +521,10 @@ type memory struct {
 	server, containerd, shims, containers memGroup
 }
 
-// readMemory sorts skiff's processes: the server, its containerd (argv0
-// containerd, the skiff binary), the shims (the bundled runc shim, run with
-// -address at skiff's socket) and what runs under the shims.
+// readMemory sorts skiff's processes: the server, its containerd (the
+// bundle's, run with --address at skiff's socket), the shims (the bundled
+// runc shim, run with -address at skiff's socket) and what runs under the
+// shims.
 func readMemory(serverPID int) memory {
 	var m memory
 	add := func(g *memGroup, pid int) {
@@ -475,9 +550,9 @@ func readMemory(serverPID int) memory {
 			continue
 		}
 		switch {
-		case filepath.Base(argv[0]) == "containerd" && isSkiffExe(pid):
+		case filepath.Base(argv[0]) == "containerd" && hasFlag(argv, "--address", skiffSocket):
 			add(&m.containerd, pid)
-		case hasFlag(argv, "-address", "/run/skiff/containerd/containerd.sock"):
+		case hasFlag(argv, "-address", skiffSocket):
 			add(&m.shims, pid)
 			shims = append(shims, pid)
 		}
@@ -520,6 +595,10 @@ func isSkiffExe(pid int) bool {
 	return err == nil && strings.HasPrefix(filepath.Base(strings.TrimSuffix(exe, " (deleted)")), "skiff")
 }
 
+// skiffSocket is skiff's containerd socket, on its containerd's and its
+// shims' command lines.
+const skiffSocket = "/run/skiff/containerd/containerd.sock"
+
 // runningSkiffs lists skiff servers, agents and containerds on the host.
 func runningSkiffs() []string {
 	var busy []string
@@ -530,10 +609,11 @@ func runningSkiffs() []string {
 			continue
 		}
 		argv := cmdline(pid)
-		if len(argv) == 0 || !isSkiffExe(pid) {
+		if len(argv) == 0 {
 			continue
 		}
-		if (len(argv) > 1 && (argv[1] == "server" || argv[1] == "agent")) || filepath.Base(argv[0]) == "containerd" {
+		role := isSkiffExe(pid) && len(argv) > 1 && (argv[1] == "server" || argv[1] == "agent")
+		if role || (filepath.Base(argv[0]) == "containerd" && hasFlag(argv, "--address", skiffSocket)) {
 			busy = append(busy, fmt.Sprintf("  pid %d: %s", pid, strings.Join(argv, " ")))
 		}
 	}
