@@ -3,8 +3,6 @@ package component
 import (
 	"context"
 	"sync"
-
-	"k8s.io/klog/v2"
 )
 
 // Background runs parts in order on a goroutine of their own, so that
@@ -48,26 +46,13 @@ func (b *background) Start(ctx context.Context) error {
 	return nil
 }
 
-// startAll is Run's start-up for the group: each part is started and
-// awaited before the next.
+// startAll is Run's start-up for the group.
 func (b *background) startAll(ctx context.Context) error {
-	for _, p := range b.parts {
-		klog.V(1).InfoS("Starting part", "part", p.Name(), "group", b.name)
-		if err := p.Start(ctx); err != nil {
-			return &Error{Part: p.Name(), Phase: "start", Err: err}
-		}
+	return startInOrder(ctx, ctx, b.parts, b.failed, func(p Component) {
 		b.mu.Lock()
+		defer b.mu.Unlock()
 		b.started = append(b.started, p)
-		b.mu.Unlock()
-		if f, ok := p.(Failer); ok {
-			go watch(ctx, p.Name(), f, b.failed)
-		}
-		if err := waitReady(ctx, ctx, p, b.failed); err != nil {
-			return err
-		}
-		klog.InfoS("Part ready", "part", p.Name(), "group", b.name)
-	}
-	return nil
+	})
 }
 
 func (b *background) setErr(err error) {

@@ -59,25 +59,12 @@ func Run(ctx context.Context, parts []Component, onReady func()) error {
 	var started []Component
 	defer func() { stopAll(started) }()
 
-	for _, p := range parts {
+	record := func(p Component) { started = append(started, p) }
+	if err := startInOrder(runCtx, ctx, parts, failed, record); err != nil {
 		if ctx.Err() != nil {
-			return nil // asked to stop while starting
+			return nil // asked to stop while starting: a clean stop
 		}
-		klog.V(1).InfoS("Starting part", "part", p.Name())
-		if err := p.Start(runCtx); err != nil {
-			return &Error{Part: p.Name(), Phase: "start", Err: err}
-		}
-		started = append(started, p)
-		if f, ok := p.(Failer); ok {
-			go watch(runCtx, p.Name(), f, failed)
-		}
-		if err := waitReady(runCtx, ctx, p, failed); err != nil {
-			if ctx.Err() != nil {
-				return nil // asked to stop while starting: a clean stop
-			}
-			return err
-		}
-		klog.InfoS("Part ready", "part", p.Name())
+		return err
 	}
 	if onReady != nil {
 		onReady()
@@ -89,6 +76,31 @@ func Run(ctx context.Context, parts []Component, onReady func()) error {
 	case err := <-failed:
 		return err
 	}
+}
+
+// startInOrder starts parts on ctx, each once the one before is ready,
+// hands each to started once it has started (it must be stopped from then
+// on), and watches the Failers among them on failed. It gives up when stop
+// ends, or with the first part that cannot start or get ready.
+func startInOrder(ctx, stop context.Context, parts []Component, failed chan error, started func(Component)) error {
+	for _, p := range parts {
+		if stop.Err() != nil {
+			return stop.Err()
+		}
+		klog.V(1).InfoS("Starting part", "part", p.Name())
+		if err := p.Start(ctx); err != nil {
+			return &Error{Part: p.Name(), Phase: "start", Err: err}
+		}
+		started(p)
+		if f, ok := p.(Failer); ok {
+			go watch(ctx, p.Name(), f, failed)
+		}
+		if err := waitReady(ctx, stop, p, failed); err != nil {
+			return err
+		}
+		klog.InfoS("Part ready", "part", p.Name())
+	}
+	return nil
 }
 
 // waitReady waits for p on ctx, the parts' own context, and gives up early
