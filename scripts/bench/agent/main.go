@@ -38,11 +38,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -93,18 +91,11 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "leave the containers and the network for a look (remove them with docker rm -f -v and docker network rm)")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	b := &bench{o: o, name: fmt.Sprintf("skiff-bench-%06x", rand.Uint32()&0xffffff)}
-	err := b.run(ctx)
-	b.cleanup()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted: %w", err)
-		}
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	benchutil.Main(func(ctx context.Context) error {
+		defer b.cleanup()
+		return b.run(ctx)
+	}, "containers removed")
 }
 
 func envOr(k, def string) string {

@@ -1,18 +1,53 @@
-// Package benchutil holds what the benchmark programs share: free ports,
+// Package benchutil holds what the benchmark programs share: running one
+// until it ends or is interrupted, the binary under test, free ports,
 // machine facts and reading a process's memory from /proc.
 package benchutil
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
+
+// Main runs bench until it returns or SIGINT/SIGTERM cancels its context,
+// and exits 1 with its error on one line. interrupted says what was left
+// behind when the run was interrupted ("node stopped").
+func Main(bench func(ctx context.Context) error, interrupted string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench(ctx); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted; %s: %w", interrupted, err)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// Binary is the skiff binary under test at path: its absolute path and
+// size, or why it cannot be used.
+func Binary(path string) (string, int64, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", 0, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", 0, fmt.Errorf("skiff binary: %w (build it first with scripts/build, or pass -bin)", err)
+	}
+	return abs, st.Size(), nil
+}
 
 // FmtDur prints a duration as seconds with two decimals.
 func FmtDur(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }

@@ -29,7 +29,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -75,17 +74,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dir and the server log (killall still runs)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a phase that takes longer than this")
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted; node stopped")
-		}
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		stop()
-		os.Exit(1)
-	}
+	benchutil.Main(func(ctx context.Context) error { return run(ctx, o) }, "node stopped")
 }
 
 func run(ctx context.Context, o options) error {
@@ -95,13 +84,9 @@ func run(ctx context.Context, o options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("a node needs root: run the bench as root")
 	}
-	bin, err := filepath.Abs(o.bin)
+	bin, size, err := benchutil.Binary(o.bin)
 	if err != nil {
 		return err
-	}
-	st, err := os.Stat(bin)
-	if err != nil {
-		return fmt.Errorf("skiff binary: %w (build it first with scripts/build, or pass -bin)", err)
 	}
 	image, err := os.ReadFile(o.imageTar)
 	if err != nil {
@@ -230,7 +215,7 @@ func run(ctx context.Context, o options) error {
 	mem := readMemory(cmd.Process.Pid)
 
 	benchutil.PrintMachine()
-	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(st.Size())/(1<<20))
+	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
 	fmt.Printf("exec → node Ready: %s\n", benchutil.FmtDur(nodeReady))
 	if readyLog > 0 {
 		fmt.Printf("exec → \"skiff server is ready\" logged: %s\n", benchutil.FmtDur(readyLog))

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -46,30 +45,16 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary data dirs and server logs")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a run that is not ready after this long")
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted; server stopped")
-		}
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		stop()
-		os.Exit(1)
-	}
+	benchutil.Main(func(ctx context.Context) error { return run(ctx, o) }, "server stopped")
 }
 
 func run(ctx context.Context, o options) error {
 	if o.runs < 1 {
 		return errors.New("-runs must be at least 1")
 	}
-	bin, err := filepath.Abs(o.bin)
+	bin, size, err := benchutil.Binary(o.bin)
 	if err != nil {
 		return err
-	}
-	st, err := os.Stat(bin)
-	if err != nil {
-		return fmt.Errorf("skiff binary: %w (build it first, or pass -bin)", err)
 	}
 
 	var dirs []string
@@ -135,7 +120,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	benchutil.PrintMachine()
-	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(st.Size())/(1<<20))
+	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
 	fmt.Printf("cold start to /readyz: %s\n", summary(cold))
 	fmt.Printf("warm start to /readyz: %s\n", summary(warm))
 	if rss.children == 0 {
