@@ -29,7 +29,9 @@ type background struct {
 	mu      sync.Mutex
 	err     error // why start-up ended early
 	started []Component
-	cancel  context.CancelFunc
+	// cutStart gives up a start-up still under way; endParts ends the
+	// parts' own context, only once they have been stopped (as in Run).
+	cutStart, endParts context.CancelFunc
 }
 
 var _ Failer = (*background)(nil)
@@ -37,18 +39,19 @@ var _ Failer = (*background)(nil)
 func (b *background) Name() string { return b.name }
 
 func (b *background) Start(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	b.cancel = cancel
+	partsCtx, endParts := context.WithCancel(ctx)
+	stop, cutStart := context.WithCancel(ctx)
+	b.cutStart, b.endParts = cutStart, endParts
 	go func() {
 		defer close(b.done)
-		b.setErr(b.startAll(ctx))
+		b.setErr(b.startAll(partsCtx, stop))
 	}()
 	return nil
 }
 
 // startAll is Run's start-up for the group.
-func (b *background) startAll(ctx context.Context) error {
-	return startInOrder(ctx, ctx, b.parts, b.failed, func(p Component) {
+func (b *background) startAll(ctx, stop context.Context) error {
+	return startInOrder(ctx, stop, b.parts, b.failed, func(p Component) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.started = append(b.started, p)
@@ -67,10 +70,11 @@ func (b *background) Ready(context.Context) error { return nil }
 func (b *background) Failed() <-chan error { return b.failed }
 
 func (b *background) Stop(ctx context.Context) error {
-	if b.cancel == nil {
+	if b.cutStart == nil {
 		return nil
 	}
-	b.cancel()
+	defer b.endParts()
+	b.cutStart()
 	select {
 	case <-b.done:
 	case <-ctx.Done():

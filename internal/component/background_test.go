@@ -94,3 +94,34 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// ctxPart records whether the context it was started with had ended by
+// the time it was stopped.
+type ctxPart struct {
+	ctx         context.Context
+	endedAtStop bool
+}
+
+func (p *ctxPart) Name() string                    { return "ctx-part" }
+func (p *ctxPart) Start(ctx context.Context) error { p.ctx = ctx; return nil }
+func (p *ctxPart) Ready(context.Context) error     { return nil }
+func (p *ctxPart) Stop(context.Context) error      { p.endedAtStop = p.ctx.Err() != nil; return nil }
+
+// As in Run, a group's parts keep their context until they are stopped:
+// a containerd supervisor must not see it end first.
+func TestBackgroundPartsKeepContextUntilStopped(t *testing.T) {
+	p := &ctxPart{}
+	start, await := Background("group", p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() { done <- Run(ctx, []Component{start, await}, func() { close(ready) }) }()
+	<-ready
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if p.endedAtStop {
+		t.Fatal("the part's context had ended before it was stopped")
+	}
+}
