@@ -25,19 +25,8 @@ func agentFlags() []cli.Flag {
 }
 
 func agentCommand() *cli.Command {
-	return &cli.Command{
-		Name:         "agent",
-		Usage:        "run a node that joins a server",
-		Flags:        agentFlags(),
-		OnUsageError: usageError,
-		Before:       applyConfigFile,
-		Action: func(c *cli.Context) error {
-			if err := setupLogging(c); err != nil {
-				return err
-			}
-			if c.NArg() > 0 {
-				return usageError(c, errUnexpectedArgs(c.Args().Slice()), false)
-			}
+	return roleCommand("agent", "run a node that joins a server", agentFlags(),
+		func(c *cli.Context) error {
 			tok, err := tokenFrom(c.String("token"), c.String("token-file"))
 			if err != nil {
 				return err
@@ -59,8 +48,7 @@ func agentCommand() *cli.Command {
 			ctx, stop := signalContext()
 			defer stop()
 			return agent.Run(ctx, cfg)
-		},
-	}
+		})
 }
 
 // nodeFlags are what a server's node and an agent both take: what makes

@@ -83,6 +83,28 @@ func logFlags() []cli.Flag {
 	}
 }
 
+// roleCommand is a command that runs a role (server, agent): flags from the
+// config file, the environment and the command line, logging set up, and
+// no arguments besides flags.
+func roleCommand(name, usage string, flags []cli.Flag, run cli.ActionFunc) *cli.Command {
+	return &cli.Command{
+		Name:         name,
+		Usage:        usage,
+		Flags:        flags,
+		OnUsageError: usageError,
+		Before:       applyConfigFile,
+		Action: func(c *cli.Context) error {
+			if err := setupLogging(c); err != nil {
+				return err
+			}
+			if c.NArg() > 0 {
+				return usageError(c, errUnexpectedArgs(c.Args().Slice()), false)
+			}
+			return run(c)
+		},
+	}
+}
+
 // setupLogging configures klog once for the whole process: the components
 // all log through it.
 func setupLogging(c *cli.Context) error {

@@ -38,19 +38,8 @@ func serverFlags() []cli.Flag {
 }
 
 func serverCommand() *cli.Command {
-	return &cli.Command{
-		Name:         "server",
-		Usage:        "run a control plane (and, unless --disable-agent, a node)",
-		Flags:        serverFlags(),
-		OnUsageError: usageError,
-		Before:       applyConfigFile,
-		Action: func(c *cli.Context) error {
-			if err := setupLogging(c); err != nil {
-				return err
-			}
-			if c.NArg() > 0 {
-				return usageError(c, errUnexpectedArgs(c.Args().Slice()), false)
-			}
+	return roleCommand("server", "run a control plane (and, unless --disable-agent, a node)", serverFlags(),
+		func(c *cli.Context) error {
 			cfg := server.Config{
 				DataDir:                    c.String("data-dir"),
 				Token:                      c.String("token"),
@@ -85,6 +74,5 @@ func serverCommand() *cli.Command {
 			ctx, stop := signalContext()
 			defer stop()
 			return server.Run(ctx, cfg)
-		},
-	}
+		})
 }
