@@ -1,6 +1,7 @@
 // Package embedded holds what scripts/bundle builds and skiff ships inside
 // its binary: the bundle of runc, the CNI plugins and crictl
-// (bundle.tar.zst, unpacked by internal/bundle), and the pause image
+// (bundle.tar.zst, unpacked by internal/bundle, and its sha256 in
+// bundle.tar.zst.sha256), and the pause image
 // (pause.tar, imported into containerd at start).
 //
 // The files are generated and not in git: scripts/build runs scripts/bundle

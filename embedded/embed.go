@@ -8,6 +8,12 @@ import _ "embed"
 //go:embed bundle.tar.zst
 var Bundle []byte
 
+// BundleSum is Bundle's sha256 in hex (and a newline), computed when it was
+// packed.
+//
+//go:embed bundle.tar.zst.sha256
+var BundleSum string
+
 // PauseImage is the pod sandbox image, named PauseImageName and
 // PauseImageAlias: an OCI image layout tarball with a docker manifest.json,
 // which containerd's import and docker load accept.

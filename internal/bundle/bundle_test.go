@@ -47,11 +47,19 @@ func self(t *testing.T) string {
 
 func mustExtract(t *testing.T, dataDir string, data []byte) string {
 	t.Helper()
-	bin, err := extract(dataDir, data)
+	bin, err := extract(dataDir, data, sha(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// The sum the build embedded is the embedded bundle's: the folder the
+// bundle unpacks into is named by it.
+func TestEmbeddedBundleSum(t *testing.T) {
+	if got, want := strings.TrimSpace(embedded.BundleSum), sha(embedded.Bundle); got != want {
+		t.Fatalf("embedded BundleSum %s, but the bundle's sha256 is %s: rerun scripts/bundle", got, want)
+	}
 }
 
 func readString(t *testing.T, path string) string {
@@ -218,7 +226,8 @@ func TestExtractCleansUpAfterACrash(t *testing.T) {
 func TestExtractLeavesNothingOfACorruptArchive(t *testing.T) {
 	dataDir := t.TempDir()
 	data := testArchive(t, "runc v1")
-	if _, err := extract(dataDir, data[:len(data)-40]); err == nil {
+	truncated := data[:len(data)-40]
+	if _, err := extract(dataDir, truncated, sha(truncated)); err == nil {
 		t.Fatal("want an error for a truncated archive")
 	}
 	entries, _ := os.ReadDir(filepath.Join(dataDir, "data"))
@@ -232,7 +241,7 @@ func TestExtractRefusesAFileNamedLikeALink(t *testing.T) {
 	if err := archive.Write(&buf, []archive.File{{Name: "kubectl", Data: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := extract(t.TempDir(), buf.Bytes()); err == nil || !strings.Contains(err.Error(), "kubectl") {
+	if _, err := extract(t.TempDir(), buf.Bytes(), sha(buf.Bytes())); err == nil || !strings.Contains(err.Error(), "kubectl") {
 		t.Errorf("got %v, want an error naming kubectl", err)
 	}
 }

@@ -1,11 +1,15 @@
 // Command pack writes the bundle archive that skiff embeds: the files given,
-// under bin/, with their sha256 sums, as a reproducible zstd tarball.
+// under bin/, with their sha256 sums, as a reproducible zstd tarball; and
+// beside it, in <archive>.sha256, the archive's own sha256, which names the
+// folder it unpacks into (so that skiff need not hash it at every start).
 //
 //	go run ./internal/bundle/pack -o embedded/bundle.tar.zst build/bundle/bin/*
 package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,5 +45,9 @@ func run(out string, paths []string) error {
 	if err := archive.Write(&buf, files); err != nil {
 		return err
 	}
-	return fsutil.WriteFile(out, buf.Bytes(), 0o644)
+	if err := fsutil.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return fsutil.WriteFile(out+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"), 0o644)
 }
