@@ -95,15 +95,27 @@ UNINSTALL
 	chmod 0755 "$ROOT$BIN_DIR/skiff-killall.sh" "$ROOT$BIN_DIR/skiff-uninstall.sh"
 }
 
+# write_env FILE FORMAT writes the join settings the service needs
+# (SKIFF_URL, SKIFF_TOKEN: the token is a secret, so the file is 0600), one
+# printf FORMAT line (name, value) for each that is set.
+write_env() {
+	umask 077
+	: > "$1"
+	for name in SKIFF_URL SKIFF_TOKEN; do
+		eval "value=\${$name:-}"
+		if [ -n "$value" ]; then
+			# shellcheck disable=SC2059 # the format is the caller's
+			printf "$2" "$name" "$value" >> "$1"
+		fi
+	done
+	umask 022
+}
+
 install_service() {
 	args="$CMD$(quote_args "$@")"
 	if [ -d "$ROOT/run/systemd/system" ] || [ -n "$ROOT" ] || command -v systemctl >/dev/null; then
 		mkdir -p "$ROOT/etc/systemd/system"
-		umask 077
-		: > "$ROOT/etc/systemd/system/skiff.service.env"
-		[ -n "${SKIFF_URL:-}" ] && echo "SKIFF_URL=$SKIFF_URL" >> "$ROOT/etc/systemd/system/skiff.service.env"
-		[ -n "${SKIFF_TOKEN:-}" ] && echo "SKIFF_TOKEN=$SKIFF_TOKEN" >> "$ROOT/etc/systemd/system/skiff.service.env"
-		umask 022
+		write_env "$ROOT/etc/systemd/system/skiff.service.env" '%s=%s\n'
 		# KillMode=process: stopping the service stops skiff only, so the
 		# containers keep running and the next start adopts them.
 		cat > "$ROOT/etc/systemd/system/skiff.service" <<UNIT
@@ -148,11 +160,7 @@ depend() { need net; }
 RC
 		chmod 0755 "$ROOT/etc/init.d/skiff"
 		mkdir -p "$ROOT/etc/conf.d"
-		umask 077
-		: > "$ROOT/etc/conf.d/skiff"
-		[ -n "${SKIFF_URL:-}" ] && echo "export SKIFF_URL='$SKIFF_URL'" >> "$ROOT/etc/conf.d/skiff"
-		[ -n "${SKIFF_TOKEN:-}" ] && echo "export SKIFF_TOKEN='$SKIFF_TOKEN'" >> "$ROOT/etc/conf.d/skiff"
-		umask 022
+		write_env "$ROOT/etc/conf.d/skiff" "export %s='%s'\n"
 		info "wrote /etc/init.d/skiff ($args)"
 		SERVICE=openrc
 	else

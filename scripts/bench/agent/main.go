@@ -27,6 +27,7 @@
 package main
 
 import (
+	"github.com/skiff-k8s/skiff/internal/e2e/dockerharness"
 	"github.com/skiff-k8s/skiff/scripts/bench/benchutil"
 
 	"bytes"
@@ -54,17 +55,6 @@ const (
 	benchImage  = "docker.io/skiff/bench-net:v1"
 	netperfPort = "5201"
 )
-
-// nodeFlags are DESIGN.md's near-privileged flags (Docker on these machines
-// refuses --privileged); the same as the end-to-end tests use.
-var nodeFlags = []string{
-	"--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-	"--security-opt", "seccomp=unconfined",
-	"--security-opt", "apparmor=unconfined",
-	"--security-opt", "systempaths=unconfined",
-	"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-	"--tmpfs", "/run", "--tmpfs", "/tmp",
-}
 
 type options struct {
 	image    string
@@ -175,7 +165,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the server token: %v: %s", err, token)
 	}
-	if err := waitNodeReady(pctx, b.client, b.server, nil); err != nil {
+	if err := benchutil.WaitNodeReady(pctx, b.client, b.server, nil); err != nil {
 		return b.withLog(b.server, fmt.Errorf("server node Ready: %w", err))
 	}
 
@@ -194,7 +184,7 @@ func (b *bench) run(ctx context.Context) error {
 		if out, err := docker(pctx, "start", name); err != nil {
 			return fmt.Errorf("starting %s: %v: %s", name, err, out)
 		}
-		err := waitNodeReady(pctx, b.client, name, func() {
+		err := benchutil.WaitNodeReady(pctx, b.client, name, func() {
 			if registered == 0 {
 				registered = time.Since(start)
 			}
@@ -295,7 +285,7 @@ func (b *bench) createNode(ctx context.Context, name, ip string, env, args []str
 	for _, e := range env {
 		cargs = append(cargs, "-e", e)
 	}
-	cargs = append(cargs, nodeFlags...)
+	cargs = append(cargs, dockerharness.NodeFlags...)
 	cargs = append(cargs, b.o.image)
 	cargs = append(cargs, args...)
 	if out, err := docker(ctx, cargs...); err != nil {
@@ -351,29 +341,6 @@ func (b *bench) waitAPI(ctx context.Context) error {
 	rc.QPS, rc.Burst = 100, 200
 	b.client, err = kubernetes.NewForConfig(rc)
 	return err
-}
-
-// waitNodeReady polls the Node every 50 ms; seen is called each time the
-// Node object exists.
-func waitNodeReady(ctx context.Context, c kubernetes.Interface, name string, seen func()) error {
-	for {
-		n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			if seen != nil {
-				seen()
-			}
-			for _, cond := range n.Status.Conditions {
-				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // path is one way from a netperf client to a netperf server.

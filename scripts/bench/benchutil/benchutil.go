@@ -17,6 +17,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Main runs bench until it returns or SIGINT/SIGTERM cancels its context,
@@ -47,6 +51,29 @@ func Binary(path string) (string, int64, error) {
 		return "", 0, fmt.Errorf("skiff binary: %w (build it first with scripts/build, or pass -bin)", err)
 	}
 	return abs, st.Size(), nil
+}
+
+// WaitNodeReady polls until the Node name is Ready; seen, if not nil, is
+// called each time the Node is found at all.
+func WaitNodeReady(ctx context.Context, c kubernetes.Interface, name string, seen func()) error {
+	for {
+		n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			if seen != nil {
+				seen()
+			}
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // FmtDur prints a duration as seconds with two decimals.

@@ -168,7 +168,7 @@ func run(ctx context.Context, o options) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		nodeErr = waitNodeReady(pctx, client, nodeName)
+		nodeErr = benchutil.WaitNodeReady(pctx, client, nodeName, nil)
 		nodeReady = time.Since(began)
 	}()
 	go func() {
@@ -264,24 +264,6 @@ func waitClient(ctx context.Context, path string) (kubernetes.Interface, error) 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func waitNodeReady(ctx context.Context, c kubernetes.Interface, name string) error {
-	for {
-		n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			for _, cond := range n.Status.Conditions {
-				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
