@@ -248,12 +248,7 @@ func killContainers(sel selection) (shims, containers int, err error) {
 // removeRuntimeState removes runtimeStateDir once nothing is mounted under
 // it any more.
 func removeRuntimeState(say func(string, ...any)) error {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	mounts, err := parseMountInfo(f)
-	f.Close()
+	mounts, err := readMountInfo()
 	if err != nil {
 		return err
 	}
@@ -292,12 +287,7 @@ func unmountAll(dataDir string, say func(string, ...any)) error {
 // unmountUnder detaches the mounts under roots (see under), deepest first,
 // and says how many.
 func unmountUnder(roots []string) (int, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return 0, err
-	}
-	mounts, err := parseMountInfo(f)
-	f.Close()
+	mounts, err := readMountInfo()
 	if err != nil {
 		return 0, err
 	}

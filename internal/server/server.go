@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"k8s.io/klog/v2"
@@ -97,7 +98,8 @@ func Run(ctx context.Context, cfg Config) error {
 		// starts, and the node's parts that need them wait for them. They
 		// come after the datastore: a server that cannot reach its
 		// datastore starts nothing on the host.
-		parts = append(parts[:1], append([]component.Component{node.Runtime}, parts[1:]...)...)
+		store := slices.IndexFunc(parts, func(p component.Component) bool { _, ok := p.(*datastore.Datastore); return ok })
+		parts = slices.Insert(parts, store+1, node.Runtime)
 		parts = append(parts, node.Parts...)
 		helpers = node.HelperPIDs
 	}
