@@ -40,6 +40,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		OnUsageError:         usageError,
+		// Each occurrence of a repeatable flag is one item, as in k3s:
+		// component flags carry commas of their own
+		// (--kube-apiserver-arg=feature-gates=A=true,B=false).
+		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			serverCommand(),
 			agentCommand(),
