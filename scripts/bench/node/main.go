@@ -60,6 +60,8 @@ type options struct {
 	seq      int
 	idle     time.Duration
 	keep     bool
+	pprof    string
+	args     stringList
 	timeout  time.Duration
 }
 
@@ -72,6 +74,8 @@ func main() {
 	flag.IntVar(&o.seq, "seq", 50, "pods created one after another for the start latency (0: none)")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "how long the node idles with the pods before its RSS is read")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dir and the server log (killall still runs)")
+	flag.Var(&o.args, "arg", "an extra argument for skiff server, such as --kubelet-arg=v=2 (repeatable)")
+	flag.StringVar(&o.pprof, "pprof", "", "after the idle, save the server's heap and goroutine profiles into this folder (turns the apiserver's profiling on)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a phase that takes longer than this")
 	flag.Parse()
 	benchutil.Main(func(ctx context.Context) error { return run(ctx, o) }, "node stopped")
@@ -135,6 +139,10 @@ func run(ctx context.Context, o options) error {
 		"--https-listen-port", strconv.Itoa(port),
 		"--write-kubeconfig", kubeconfig,
 		"--node-name", nodeName)
+	if o.pprof != "" {
+		cmd.Args = append(cmd.Args, "--kube-apiserver-arg=profiling=true")
+	}
+	cmd.Args = append(cmd.Args, o.args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	began := time.Now()
@@ -213,6 +221,11 @@ func run(ctx context.Context, o options) error {
 	case <-time.After(o.idle):
 	}
 	mem := readMemory(cmd.Process.Pid)
+	if o.pprof != "" {
+		if err := saveProfiles(ctx, client, o.pprof); err != nil {
+			return err
+		}
+	}
 
 	benchutil.PrintMachine()
 	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
@@ -248,6 +261,36 @@ func run(ctx context.Context, o options) error {
 	case <-time.After(30 * time.Second):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+	return nil
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// saveProfiles saves the server process's heap and goroutine profiles,
+// served by the apiserver (all of the server's parts share its process).
+func saveProfiles(ctx context.Context, c kubernetes.Interface, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range []struct{ file, path, debug string }{
+		{"heap.pprof", "/debug/pprof/heap", "0"},
+		{"heap.txt", "/debug/pprof/heap", "1"},
+		{"goroutine.pprof", "/debug/pprof/goroutine", "0"},
+		{"goroutines.txt", "/debug/pprof/goroutine", "1"},
+	} {
+		data, err := c.CoreV1().RESTClient().Get().AbsPath(p.path).Param("debug", p.debug).DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.path, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.file), data, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(os.Stderr, "profiles saved in", dir)
 	return nil
 }
 
