@@ -23,8 +23,13 @@ func TestGovernSwitchesWithCPUUse(t *testing.T) {
 	defer debug.SetGCPercent(gcPercent())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := Settings{BusyGCPercent: 100, IdleGCPercent: 25, BusyCPU: 0.4, IdleCPU: 0.2, Interval: 100 * time.Millisecond, BusyWindow: 200 * time.Millisecond, IdleWindow: 300 * time.Millisecond}
+	debug.SetGCPercent(100)
+	s := Settings{BusyGCPercent: 50, IdleGCPercent: 25, BusyCPU: 0.4, IdleCPU: 0.2, Interval: 100 * time.Millisecond, BusyWindow: 200 * time.Millisecond, IdleWindow: 300 * time.Millisecond, Settle: time.Second}
 	Govern(ctx, s, nil)
+	// It starts busy, whatever the runtime had.
+	if p := gcPercent(); p != 50 {
+		t.Fatalf("GOGC is %d right after Govern, want the busy 50", p)
+	}
 
 	waitPercent(t, 25, "idle")
 
@@ -37,7 +42,7 @@ func TestGovernSwitchesWithCPUUse(t *testing.T) {
 			}
 		}
 	}()
-	waitPercent(t, 100, "busy")
+	waitPercent(t, 50, "busy")
 }
 
 func waitPercent(t *testing.T, want int, state string) {
