@@ -72,6 +72,11 @@ func (a *APIServer) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("preparing to run: %w", err)
 	}
+	// The OpenAPI definitions of every built-in type (~14 MB) are cached in
+	// the v3 config only while the API groups are installed and their
+	// specs built, which PrepareRun has done. Nothing reads the cache
+	// afterwards, and a late reader falls back to building them anew.
+	config.KubeAPIs.ControlPlane.Generic.OpenAPIV3Config.Definitions = nil
 	if a.OnHandler != nil {
 		a.OnHandler(chain.GenericAPIServer.Handler)
 	}
