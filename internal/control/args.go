@@ -3,6 +3,7 @@ package control
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -26,6 +27,23 @@ func (a Args) Merge(user []string) error {
 		a[name] = value
 	}
 	return nil
+}
+
+// DefaultFeatureGate turns gate on or off in --feature-gates unless that
+// already names it. It runs after Merge: a user's --feature-gates replaces
+// skiff's whole list, and should not lose skiff's defaults for the gates it
+// does not mention.
+func (a Args) DefaultFeatureGate(gate string, on bool) {
+	set := a["feature-gates"]
+	for _, item := range strings.Split(set, ",") {
+		if name, _, _ := strings.Cut(item, "="); strings.TrimSpace(name) == gate {
+			return
+		}
+	}
+	if set != "" {
+		set += ","
+	}
+	a["feature-gates"] = set + gate + "=" + strconv.FormatBool(on)
 }
 
 // List renders the flags sorted by name, for parsing and for logs.

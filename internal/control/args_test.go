@@ -23,3 +23,23 @@ func TestMergeRefusesItemsWithoutValue(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultFeatureGateKeepsTheUsersGates(t *testing.T) {
+	for _, c := range []struct{ user, want string }{
+		{"", "SizeBasedListCostEstimate=false"},
+		{"OpenAPIEnums=false", "OpenAPIEnums=false,SizeBasedListCostEstimate=false"},
+		{"SizeBasedListCostEstimate=true", "SizeBasedListCostEstimate=true"},
+		{"A=true, SizeBasedListCostEstimate=true", "A=true, SizeBasedListCostEstimate=true"},
+	} {
+		a := Args{}
+		if c.user != "" {
+			if err := a.Merge([]string{"feature-gates=" + c.user}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.DefaultFeatureGate("SizeBasedListCostEstimate", false)
+		if got := a["feature-gates"]; got != c.want {
+			t.Errorf("user %q: feature-gates=%q, want %q", c.user, got, c.want)
+		}
+	}
+}

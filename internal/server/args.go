@@ -52,6 +52,12 @@ func apiserverArgs(cfg Config, v validated, c certFiles, advertise net.IP, etcdS
 	if err := a.Merge(cfg.ExtraAPIServerArgs); err != nil {
 		return nil, fmt.Errorf("--kube-apiserver-arg: %w", err)
 	}
+	// The list cost estimate keeps a goroutine and a map of every key per
+	// resource (61 of them) and counts each resource's keys in the
+	// datastore every minute, for priority and fairness to weigh large
+	// lists, which a small cluster does not have. Without it the
+	// apiserver estimates from object counts, as before 1.34.
+	a.DefaultFeatureGate("SizeBasedListCostEstimate", false)
 	return a, nil
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -129,6 +130,27 @@ func TestE2ENodeKubectl(t *testing.T) {
 		}
 	})
 
+	// The kubelet's stats come from containerd (PodAndContainerStatsFromCRI):
+	// the summary API and the resource metrics that metrics-server and
+	// kubectl top read must still show each container.
+	t.Run("stats", func(t *testing.T) {
+		ctx := within(t, 90*time.Second)
+		var summary, metrics string
+		ok, _ := poll(ctx, time.Second, func() (bool, error) {
+			summary, _, _ = n.kubectlRun(nil, "get", "--raw", "/api/v1/nodes/"+n.Name+"/proxy/stats/summary")
+			metrics, _, _ = n.kubectlRun(nil, "get", "--raw", "/api/v1/nodes/"+n.Name+"/proxy/metrics/resource")
+			return containerStats(summary, "e2e-kubectl", pod, "http") == nil &&
+				strings.Contains(metrics, fmt.Sprintf(`container_memory_working_set_bytes{container="http",namespace="e2e-kubectl",pod=%q}`, pod)), nil
+		})
+		if !ok {
+			t.Errorf("no stats for container http of pod %s: summary: %v\n/metrics/resource:\n%s", pod, containerStats(summary, "e2e-kubectl", pod, "http"), metrics)
+		}
+		configz, errOut, _ := n.kubectlRun(nil, "get", "--raw", "/api/v1/nodes/"+n.Name+"/proxy/configz")
+		if !strings.Contains(configz, `"PodAndContainerStatsFromCRI":true`) {
+			t.Errorf("the kubelet's /configz does not show PodAndContainerStatsFromCRI on: %s%s", configz, errOut)
+		}
+	})
+
 	t.Run("port-forward", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -207,4 +229,45 @@ func buildMinitar(t *testing.T, dir string) string {
 		t.Fatalf("building testdata/minitar: %v\n%s", err, b)
 	}
 	return out
+}
+
+// containerStats checks that a stats summary (the kubelet's
+// /stats/summary) holds CPU and memory figures for the container.
+func containerStats(summary, namespace, pod, container string) error {
+	var s struct {
+		Pods []struct {
+			PodRef     struct{ Name, Namespace string }
+			Containers []struct {
+				Name string
+				CPU  *struct {
+					UsageCoreNanoSeconds *uint64
+				}
+				Memory *struct {
+					WorkingSetBytes *uint64
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(summary), &s); err != nil {
+		return fmt.Errorf("summary does not parse: %w", err)
+	}
+	for _, p := range s.Pods {
+		if p.PodRef.Namespace != namespace || p.PodRef.Name != pod {
+			continue
+		}
+		for _, c := range p.Containers {
+			if c.Name != container {
+				continue
+			}
+			if c.CPU == nil || c.CPU.UsageCoreNanoSeconds == nil || *c.CPU.UsageCoreNanoSeconds == 0 {
+				return fmt.Errorf("container %s has no CPU usage", container)
+			}
+			if c.Memory == nil || c.Memory.WorkingSetBytes == nil || *c.Memory.WorkingSetBytes == 0 {
+				return fmt.Errorf("container %s has no memory working set", container)
+			}
+			return nil
+		}
+		return fmt.Errorf("pod %s has no container %s in the summary", pod, container)
+	}
+	return fmt.Errorf("pod %s/%s is not in the summary", namespace, pod)
 }
