@@ -221,11 +221,6 @@ func run(ctx context.Context, o options) error {
 	case <-time.After(o.idle):
 	}
 	mem := readMemory(cmd.Process.Pid)
-	if o.pprof != "" {
-		if err := saveProfiles(ctx, client, o.pprof); err != nil {
-			return err
-		}
-	}
 
 	benchutil.PrintMachine()
 	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
@@ -252,6 +247,12 @@ func run(ctx context.Context, o options) error {
 	per := math.Max(1, float64(mem.shims.n))
 	row("  per shim", memGroup{rss: mem.shims.rss / per, anon: mem.shims.anon / per, pss: mem.shims.pss / per})
 	row(fmt.Sprintf("%d in containers", mem.containers.n), mem.containers)
+	// Profiles after the figures: a failed download must not lose them.
+	if o.pprof != "" {
+		if err := saveProfiles(ctx, client, o.pprof); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: saving profiles:", err)
+		}
+	}
 
 	// Stop like a user would, then killall (deferred) cleans the host.
 	stopping.Store(true)
