@@ -104,7 +104,8 @@ func TestE2EEnvBinding(t *testing.T) {
 
 // TestE2ECLIOverridesConfig: the command line beats both the environment and
 // the config file (write-kubeconfig-mode 0600 over env 0640 over file 0644),
-// and a --tls-san from the command line is in the serving certificate.
+// a --tls-san from the command line is in the serving certificate, and a
+// --kube-apiserver-arg keeps its commas (a list of admission plugins).
 func TestE2ECLIOverridesConfig(t *testing.T) {
 	integration(t)
 	t.Parallel()
@@ -112,7 +113,8 @@ func TestE2ECLIOverridesConfig(t *testing.T) {
 		f := writeFile(t, filepath.Join(c.Root, "config.yaml"), fmt.Sprintf(
 			"https-listen-port: %d\ndata-dir: %s\nwrite-kubeconfig: %s\nbind-address: 127.0.0.1\ndisable-agent: true\nwrite-kubeconfig-mode: \"0644\"\ntls-san: [file.example.com]\n",
 			c.Port, c.DataDir, c.Kubeconfig))
-		c.Args = []string{"server", "--config", f, "--write-kubeconfig-mode", "0600", "--tls-san", "cli.example.com"}
+		c.Args = []string{"server", "--config", f, "--write-kubeconfig-mode", "0600", "--tls-san", "cli.example.com",
+			"--kube-apiserver-arg=enable-admission-plugins=NodeRestriction,AlwaysPullImages"}
 		c.Env = append(c.Env, "SKIFF_WRITE_KUBECONFIG_MODE=0640")
 	})
 	if mode := fileMode(t, s.cfg.Kubeconfig); mode != 0o600 {
@@ -120,6 +122,22 @@ func TestE2ECLIOverridesConfig(t *testing.T) {
 	}
 	names := checkSANs(t, s, "cli.example.com")
 	t.Logf("serving cert DNS names with file tls-san [file.example.com] and --tls-san cli.example.com: %q", names)
+
+	// AlwaysPullImages, the second plugin of the list, rewrites the policy.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pod, err := s.client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "always-pull"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "c", Image: "registry.invalid/pause:1", ImagePullPolicy: corev1.PullIfNotPresent,
+		}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating a pod: %v", err)
+	}
+	if got := pod.Spec.Containers[0].ImagePullPolicy; got != corev1.PullAlways {
+		t.Errorf("pull policy %s, want Always from --kube-apiserver-arg=enable-admission-plugins=NodeRestriction,AlwaysPullImages", got)
+	}
 }
 
 // checkSANs dials port P as each of names, verifying the serving certificate
