@@ -180,28 +180,53 @@ func terminate(pid int, wait time.Duration) error {
 // childEnv is skiff's environment for containerd: the bundle first in PATH
 // (for runc, the CNI plugins and the shim), no multicall name to inherit,
 // no systemd notify socket (containerd would tell systemd that skiff's
-// unit is ready), and a tighter heap than Go's default unless the user set
-// GOGC: containerd's heap is small, so its extra collections cost little
-// CPU, and it idles for most of a node's life.
+// unit is ready), and skiff's Go runtime settings unless the user set them.
 func (c *Containerd) childEnv() []string {
+	return childEnv(os.Environ(), c.cfg.BinDir)
+}
+
+// childEnv builds containerd's environment from skiff's, environ.
+//
+// GOGC: containerd's heap is small, so a tighter one costs little CPU, and
+// it idles for most of a node's life.
+//
+// GODEBUG adaptivestackstart=0: goroutines start on Go's smallest stack
+// instead of the average size of the stacks the last GC saw. Nearly all of
+// containerd's goroutines (a few per container) wait on a channel or a
+// socket on little stack, and a grown stack only shrinks by half per GC. It
+// is what scripts/build bakes into skiff itself; the shims, started by
+// containerd with its environment, get it too.
+func childEnv(environ []string, binDir string) []string {
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	var env []string
-	for _, kv := range os.Environ() {
+	godebug, userGC := "", false
+	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
 		case "PATH":
 			if v != "" {
 				path = v
 			}
+		case "GODEBUG":
+			godebug = v
+		case "GOGC", "GOMEMLIMIT":
+			if v != "" {
+				userGC = true
+				env = append(env, kv)
+			}
 		case "SKIFF_MULTICALL", "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
 		default:
 			env = append(env, kv)
 		}
 	}
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+	if !userGC {
 		env = append(env, "GOGC="+strconv.Itoa(containerdGCPercent))
 	}
-	return append(env, "PATH="+c.cfg.BinDir+string(os.PathListSeparator)+path)
+	if !strings.Contains(","+godebug, ",adaptivestackstart=") {
+		godebug = strings.TrimPrefix(godebug+",adaptivestackstart=0", ",")
+	}
+	env = append(env, "GODEBUG="+godebug)
+	return append(env, "PATH="+binDir+string(os.PathListSeparator)+path)
 }
 
 // spawn starts one containerd child.

@@ -87,6 +87,7 @@ func (d *Datastore) Start(ctx context.Context) error {
 	cfg.Endpoint = ep
 	cfg.Listener = "unix://" + d.Socket
 	cfg.WaitGroup = &d.wg
+	cfg.GRPCServer = newGRPCServer()
 
 	done := make(chan error, 1)
 	go func() {
