@@ -41,18 +41,23 @@ type Settings struct {
 // about 0.1 core and starts pods at 0.5 or more.
 //
 // Start-up runs with Go's default GOGC=100 (the governor begins once the
-// role is ready), and after that bursts run with 25 as idle does. The heap
-// a burst grows into stays resident after it: the objects that outlive the
-// burst (each pod in every informer and cache) are scattered over its
-// spans, and Go never moves them. Measured with 50 pods created one after
+// role is ready), and after that bursts run with 25. The heap a burst
+// grows into stays resident after it: the objects that outlive the burst
+// (each pod in every informer and cache) are scattered over its spans,
+// and Go never moves them. Measured with 50 pods created one after
 // another and then 50 at once: skiff + containerd idled at ~398 MiB with
 // bursts at 50 and 383 MiB at 25 (with 100, a burst left ~70 MB of partly
-// used spans), with no burst latency difference above run-to-run noise:
-// a burst is bound by containerd, runc and disk syncs. The switch stays so
-// that the two can differ again where measurements say so.
+// used spans), with no burst latency difference above run-to-run noise: a
+// burst is bound by containerd, runc and disk syncs.
+//
+// Idle runs with 10: the idle heap grows by GOGC percent of ~130 MB live
+// between collections, and where in that cycle RSS is read made the
+// figure swing by ±5 MiB. With 10 skiff + containerd idled at 368-374 MiB
+// against 375-382 at 25 (three and five runs of the node benchmark), for
+// a collection every few seconds more of an idle server's little work.
 var Defaults = Settings{
 	BusyGCPercent: 25,
-	IdleGCPercent: 25,
+	IdleGCPercent: 10,
 	BusyCPU:       0.4,
 	IdleCPU:       0.2,
 	BusyWindow:    3 * time.Second,
