@@ -180,26 +180,18 @@ func terminate(pid int, wait time.Duration) error {
 // childEnv is skiff's environment for containerd: the bundle first in PATH
 // (for runc, the CNI plugins and the shim), no multicall name to inherit,
 // no systemd notify socket (containerd would tell systemd that skiff's
-// unit is ready), and skiff's Go runtime settings unless the user set them.
+// unit is ready), and a GC setting of its own unless the user set one.
 func (c *Containerd) childEnv() []string {
 	return childEnv(os.Environ(), c.cfg.BinDir)
 }
 
-// childEnv builds containerd's environment from skiff's, environ.
-//
-// GOGC: containerd's heap is small, so a tighter one costs little CPU, and
-// it idles for most of a node's life.
-//
-// GODEBUG adaptivestackstart=0: goroutines start on Go's smallest stack
-// instead of the average size of the stacks the last GC saw. Nearly all of
-// containerd's goroutines (a few per container) wait on a channel or a
-// socket on little stack, and a grown stack only shrinks by half per GC. It
-// is what scripts/build bakes into skiff itself; the shims, started by
-// containerd with its environment, get it too.
+// childEnv builds containerd's environment from skiff's, environ. GOGC:
+// containerd's heap is small, so a tighter one costs little CPU, and it
+// idles for most of a node's life.
 func childEnv(environ []string, binDir string) []string {
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	var env []string
-	godebug, userGC := "", false
+	userGC := false
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
@@ -207,8 +199,6 @@ func childEnv(environ []string, binDir string) []string {
 			if v != "" {
 				path = v
 			}
-		case "GODEBUG":
-			godebug = v
 		case "GOGC", "GOMEMLIMIT":
 			if v != "" {
 				userGC = true
@@ -222,10 +212,6 @@ func childEnv(environ []string, binDir string) []string {
 	if !userGC {
 		env = append(env, "GOGC="+strconv.Itoa(containerdGCPercent))
 	}
-	if !strings.Contains(","+godebug, ",adaptivestackstart=") {
-		godebug = strings.TrimPrefix(godebug+",adaptivestackstart=0", ",")
-	}
-	env = append(env, "GODEBUG="+godebug)
 	return append(env, "PATH="+binDir+string(os.PathListSeparator)+path)
 }
 

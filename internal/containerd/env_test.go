@@ -14,7 +14,7 @@ func TestChildEnv(t *testing.T) {
 	}{{
 		name:    "skiff's defaults",
 		environ: []string{"HOME=/root", "PATH=/usr/bin", "SKIFF_MULTICALL=kubectl", "NOTIFY_SOCKET=/run/n"},
-		want:    []string{"HOME=/root", "GOGC=25", "GODEBUG=adaptivestackstart=0", "PATH=/bin/dir:/usr/bin"},
+		want:    []string{"HOME=/root", "GOGC=25", "PATH=/bin/dir:/usr/bin"},
 		absent:  []string{"SKIFF_MULTICALL=kubectl", "NOTIFY_SOCKET=/run/n", "PATH=/usr/bin"},
 	}, {
 		name:    "the user's GC settings win",
@@ -26,14 +26,6 @@ func TestChildEnv(t *testing.T) {
 		environ: []string{"GOGC="},
 		want:    []string{"GOGC=25"},
 		absent:  []string{"GOGC="},
-	}, {
-		name:    "the user's GODEBUG is kept and completed",
-		environ: []string{"GODEBUG=gctrace=1"},
-		want:    []string{"GODEBUG=gctrace=1,adaptivestackstart=0"},
-	}, {
-		name:    "the user's stack setting wins",
-		environ: []string{"GODEBUG=adaptivestackstart=1,gctrace=1"},
-		want:    []string{"GODEBUG=adaptivestackstart=1,gctrace=1"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := childEnv(tc.environ, "/bin/dir")

@@ -211,14 +211,21 @@ func run(ctx context.Context, o options) error {
 		return fail(fmt.Errorf("pod start latency: %w", err))
 	}
 
-	// Phase 3: idle, then memory.
+	// Phase 3: idle, then memory, and the CPU used over the idle's second
+	// half (the first has the burst's tail and the governor's release).
 	fmt.Fprintf(os.Stderr, "%d pods Running; idling %s\n", o.pods+1, o.idle)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-gone:
-		return fail(errors.New("skiff server exited while idle"))
-	case <-time.After(o.idle):
+	var halfway memory
+	for _, wait := range []time.Duration{o.idle / 2, o.idle - o.idle/2} {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-gone:
+			return fail(errors.New("skiff server exited while idle"))
+		case <-time.After(wait):
+		}
+		if halfway.server.n == 0 {
+			halfway = readMemory(cmd.Process.Pid)
+		}
 	}
 	mem := readMemory(cmd.Process.Pid)
 
@@ -247,6 +254,10 @@ func run(ctx context.Context, o options) error {
 	per := math.Max(1, float64(mem.shims.n))
 	row("  per shim", memGroup{rss: mem.shims.rss / per, anon: mem.shims.anon / per, pss: mem.shims.pss / per})
 	row(fmt.Sprintf("%d in containers", mem.containers.n), mem.containers)
+	second := (o.idle - o.idle/2).Seconds()
+	cores := func(g, g0 memGroup) float64 { return (g.cpu - g0.cpu) / second }
+	fmt.Printf("idle CPU over the last %s, cores: skiff server %.3f, containerd %.3f, %d shims %.3f\n",
+		o.idle-o.idle/2, cores(mem.server, halfway.server), cores(mem.containerd, halfway.containerd), mem.shims.n, cores(mem.shims, halfway.shims))
 	// Profiles after the figures: a failed download must not lose them.
 	if o.pprof != "" {
 		if err := saveProfiles(ctx, client, o.pprof); err != nil {
@@ -526,6 +537,7 @@ func logTime(path, s string, began time.Time) time.Duration {
 type memGroup struct {
 	n              int
 	rss, anon, pss float64 // MiB; PSS shares each page among the processes mapping it
+	cpu            float64 // seconds of CPU used since each process started
 }
 
 type memory struct {
@@ -543,6 +555,7 @@ func readMemory(serverPID int) memory {
 		g.rss += statusMiB(pid, "VmRSS:")
 		g.anon += statusMiB(pid, "RssAnon:")
 		g.pss += pssMiB(pid)
+		g.cpu += cpuSeconds(pid)
 	}
 	add(&m.server, serverPID)
 	parents := map[int]int{}
@@ -581,6 +594,29 @@ func readMemory(serverPID int) memory {
 		}
 	}
 	return m
+}
+
+// cpuSeconds is the user and system CPU time pid has used, zero when
+// unreadable.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces; the fields after
+	// it start at the state (field 3), so utime and stime (fields 14 and
+	// 15, in clock ticks of 1/100 s on Linux) are the 12th and 13th.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (utime + stime) / 100
 }
 
 // hasFlag says whether argv holds flag followed by value.
