@@ -51,10 +51,11 @@ type Settings struct {
 // burst is bound by containerd, runc and disk syncs.
 //
 // Idle runs with 10: the idle heap grows by GOGC percent of ~130 MB live
-// between collections, and where in that cycle RSS is read made the
-// figure swing by ±5 MiB. With 10 skiff + containerd idled at 368-374 MiB
-// against 375-382 at 25 (three and five runs of the node benchmark), for
-// a collection every few seconds more of an idle server's little work.
+// between collections, and where in that cycle RSS is read swung the
+// figure by ±5 MiB. Over runs of the node benchmark on one VM, skiff +
+// containerd idled at 367-380 MiB (median 370, 10 runs) with 10 against
+// 375-384 (median 380, 18 runs) with 25, for ~0.01 core more of idle
+// server CPU (0.047-0.050 against 0.036).
 var Defaults = Settings{
 	BusyGCPercent: 25,
 	IdleGCPercent: 10,
