@@ -53,9 +53,9 @@ type Settings struct {
 // Idle runs with 10: the idle heap grows by GOGC percent of ~130 MB live
 // between collections, and where in that cycle RSS is read swung the
 // figure by ±5 MiB. Over runs of the node benchmark on one VM, skiff +
-// containerd idled at 367-380 MiB (median 370, 10 runs) with 10 against
+// containerd idled at 367-380 MiB (median 371, 14 runs) with 10 against
 // 375-384 (median 380, 18 runs) with 25, for ~0.01 core more of idle
-// server CPU (0.047-0.050 against 0.036).
+// server CPU (0.041-0.050 against 0.036).
 var Defaults = Settings{
 	BusyGCPercent: 25,
 	IdleGCPercent: 10,
