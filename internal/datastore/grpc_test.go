@@ -11,6 +11,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/skiff-k8s/skiff/internal/e2e/harness"
 )
 
 // TestKineKeepsEtcdLimits starts kine over a real SQLite file on skiff's
@@ -21,13 +23,9 @@ func TestKineKeepsEtcdLimits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kine over SQLite")
 	}
-	dir := t.TempDir()
-	// A unix socket path must stay short; the test's temp dir may not.
-	sock := filepath.Join(dir, "k.sock")
-	if len(sock) > 100 {
-		t.Skipf("temp dir %s too long for a unix socket", dir)
-	}
-	d := &Datastore{DBPath: filepath.Join(dir, "db", "state.db"), Socket: sock, Timeout: 30 * time.Second}
+	// Short, so kine's unix socket path fits.
+	dir := harness.ScratchDir(t, "skiff-kine-")
+	d := &Datastore{DBPath: filepath.Join(dir, "db", "state.db"), Socket: filepath.Join(dir, "k.sock"), Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := d.Start(ctx); err != nil {

@@ -102,23 +102,45 @@ func FreePortPair() (int, error) {
 	return 0, errors.New("no two consecutive free ports on 127.0.0.1")
 }
 
-func PPID(pid int) (int, bool) {
+// statFields are the fields of /proc/<pid>/stat after the command name,
+// which is in parentheses and may hold spaces: the first is the state
+// (field 3 in proc(5)).
+func statFields(pid int) ([]string, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
-	// The command name is in parentheses and may contain spaces.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, false
+		return nil, false
 	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
+	return strings.Fields(s[i+1:]), true
+}
+
+func PPID(pid int) (int, bool) {
+	f, ok := statFields(pid)
+	if !ok || len(f) < 2 {
 		return 0, false
 	}
 	pp, err := strconv.Atoi(f[1])
 	return pp, err == nil
+}
+
+// CPUSeconds is the user and system CPU time pid has used (utime and
+// stime, fields 14 and 15, in clock ticks of 1/100 s on Linux), zero when
+// unreadable.
+func CPUSeconds(pid int) float64 {
+	f, ok := statFields(pid)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (utime + stime) / 100
 }
 
 func PrintMachine() {

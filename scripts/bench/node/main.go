@@ -214,18 +214,22 @@ func run(ctx context.Context, o options) error {
 	// Phase 3: idle, then memory, and the CPU used over the idle's second
 	// half (the first has the burst's tail and the governor's release).
 	fmt.Fprintf(os.Stderr, "%d pods Running; idling %s\n", o.pods+1, o.idle)
-	var halfway memory
-	for _, wait := range []time.Duration{o.idle / 2, o.idle - o.idle/2} {
+	idle := func(d time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-gone:
 			return fail(errors.New("skiff server exited while idle"))
-		case <-time.After(wait):
+		case <-time.After(d):
+			return nil
 		}
-		if halfway.server.n == 0 {
-			halfway = readMemory(cmd.Process.Pid)
-		}
+	}
+	if err := idle(o.idle / 2); err != nil {
+		return err
+	}
+	halfway := readMemory(cmd.Process.Pid)
+	if err := idle(o.idle - o.idle/2); err != nil {
+		return err
 	}
 	mem := readMemory(cmd.Process.Pid)
 
@@ -555,7 +559,7 @@ func readMemory(serverPID int) memory {
 		g.rss += statusMiB(pid, "VmRSS:")
 		g.anon += statusMiB(pid, "RssAnon:")
 		g.pss += pssMiB(pid)
-		g.cpu += cpuSeconds(pid)
+		g.cpu += benchutil.CPUSeconds(pid)
 	}
 	add(&m.server, serverPID)
 	parents := map[int]int{}
@@ -594,29 +598,6 @@ func readMemory(serverPID int) memory {
 		}
 	}
 	return m
-}
-
-// cpuSeconds is the user and system CPU time pid has used, zero when
-// unreadable.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name, in parentheses, may hold spaces; the fields after
-	// it start at the state (field 3), so utime and stime (fields 14 and
-	// 15, in clock ticks of 1/100 s on Linux) are the 12th and 13th.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseFloat(f[11], 64)
-	stime, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return (utime + stime) / 100
 }
 
 // hasFlag says whether argv holds flag followed by value.
