@@ -1,6 +1,6 @@
 package embedded
 
-import _ "embed"
+import "embed"
 
 // Bundle is the zstd tarball of runc, the CNI plugins and crictl, written by
 // internal/bundle.Pack.
@@ -30,3 +30,20 @@ const PauseImageName = "registry.k8s.io/pause:3.10"
 // e2e and conformance suites), so that what asks for it finds it without a
 // registry.
 const PauseImageAlias = "registry.k8s.io/pause:3.10.2"
+
+// AddonImages holds the images the built-in addons run, each built from its
+// Go module by scripts/bundle: images/<name>.tar.zst, an image tarball
+// (OCI layout with a docker manifest.json) compressed with zstd, and
+// images/<name>.tar.zst.sha256, the compressed file's sha256 in hex,
+// computed when it was packed. Every node imports them at start, pinned
+// (internal/images), so the addons run with no registry; the sum lets a
+// node that already has them skip them without reading them.
+//
+//go:embed images/*.tar.zst images/*.tar.zst.sha256
+var AddonImages embed.FS
+
+// CoreDNSImageName is the cluster DNS image in AddonImages
+// (images/coredns.tar.zst), named as CoreDNS publishes it, so that the
+// coredns addon's manifest runs the same name online and offline. Its tag
+// is the CoreDNS version go.mod pins (scripts/bundle checks).
+const CoreDNSImageName = "docker.io/coredns/coredns:1.15.0"

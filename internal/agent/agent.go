@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -13,6 +14,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/images"
 	"github.com/skiff-k8s/skiff/internal/kubeconfig"
 	"github.com/skiff-k8s/skiff/internal/kubelet"
+	"github.com/skiff-k8s/skiff/internal/localstorage"
 	"github.com/skiff-k8s/skiff/internal/network"
 	"github.com/skiff-k8s/skiff/internal/overlay"
 	"github.com/skiff-k8s/skiff/internal/proxy"
@@ -56,6 +58,10 @@ func Parts(cfg Config) (Node, error) {
 		RegistriesFile: cfg.PrivateRegistry,
 	})
 	cgroupDriver := runtime.Config().CgroupDriver
+	resolvConf, err := kubelet.ResolvConf(cfg.ResolvConf, p.Etc)
+	if err != nil {
+		return Node{}, err
+	}
 	podNetwork, err := podNetworkParts(cfg, p, client)
 	if err != nil {
 		return Node{}, err
@@ -68,6 +74,7 @@ func Parts(cfg Config) (Node, error) {
 			ImagesDir:      p.Images,
 			PauseImage:     embedded.PauseImage,
 			PauseImageName: embedded.PauseImageName,
+			AddonImages:    embedded.AddonImages,
 		}),
 	)
 	parts := append(podNetwork, runtimeReady)
@@ -90,6 +97,7 @@ func Parts(cfg Config) (Node, error) {
 			TLSKeyFile:               p.KubeletServingKey,
 			RootDir:                  KubeletRootDir,
 			ConfigDir:                p.Etc,
+			ResolvConf:               resolvConf,
 			ExtraArgs:                cfg.KubeletArgs,
 		}},
 	)
@@ -102,6 +110,13 @@ func Parts(cfg Config) (Node, error) {
 		}})
 	}
 	parts = append(parts, &nodeReady{name: cfg.NodeName, client: nodeClient})
+	if cfg.LocalStorage {
+		storage, err := localStorage(cfg, client)
+		if err != nil {
+			return Node{}, err
+		}
+		parts = append(parts, storage)
+	}
 	helpers := func() []int {
 		if pid := runtime.PID(); pid > 0 {
 			return []int{pid}
@@ -109,6 +124,21 @@ func Parts(cfg Config) (Node, error) {
 		return nil
 	}
 	return Node{Runtime: startRuntime, Parts: parts, HelperPIDs: helpers}, nil
+}
+
+// localStorage provisions local-path volumes for the claims scheduled to
+// this node, in this node's own folder: each node makes and removes its own
+// directories.
+func localStorage(cfg Config, client kubernetes.Interface) (component.Component, error) {
+	path := cfg.LocalStoragePath
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "storage")
+	}
+	p, err := localstorage.New(localstorage.Config{Client: client, NodeName: cfg.NodeName, Path: path})
+	if err != nil {
+		return nil, fmt.Errorf("local storage: %w", err)
+	}
+	return p, nil
 }
 
 // podNetworkParts are the pod network: the overlay that carries pod

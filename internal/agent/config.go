@@ -30,6 +30,14 @@ type Config struct {
 	DisableKubeProxy bool
 	// PrivateRegistry is the registries.yaml with mirrors and credentials.
 	PrivateRegistry string
+	// ResolvConf is the resolv.conf pods with dnsPolicy Default get (cluster
+	// DNS forwards to its servers); empty chooses the host's, see
+	// kubelet.Config.
+	ResolvConf string
+	// LocalStorage runs the local-path provisioner for this node's claims,
+	// with volumes under LocalStoragePath (empty: <data-dir>/storage).
+	LocalStorage     bool
+	LocalStoragePath string
 	// BeforeKubelet, if set, must be ready before the kubelet starts: on a
 	// server, the controller-manager's controllers (see
 	// control.ControllerManager.ControllersBuilt).

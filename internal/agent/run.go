@@ -17,6 +17,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/join"
+	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/memory"
 	"github.com/skiff-k8s/skiff/internal/token"
 )
@@ -38,6 +39,9 @@ type JoinConfig struct {
 	KubeletArgs     []string
 	KubeProxyArgs   []string
 	PrivateRegistry string
+	// ResolvConf is --resolv-conf: the resolv.conf pods with dnsPolicy
+	// Default get, cluster DNS's upstream among them; empty chooses one.
+	ResolvConf string
 	// LBPort is the loopback port of the client load balancer that the
 	// kubelet, kube-proxy and the tunnel reach the servers through.
 	LBPort int
@@ -69,6 +73,11 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 	nodeIP, err := chooseNodeIP(cfg.NodeIP)
 	if err != nil {
 		return err
+	}
+	if cfg.ResolvConf != "" {
+		if err := kubelet.CheckResolvConf(cfg.ResolvConf); err != nil {
+			return fmt.Errorf("--resolv-conf: %w", err)
+		}
 	}
 	if _, err := containerd.LoadRegistries(cfg.PrivateRegistry); err != nil {
 		return fmt.Errorf("--private-registry: %w", err)
@@ -128,20 +137,23 @@ func nodeConfig(cfg JoinConfig, info join.ClusterInfo, name string, nodeIP net.I
 		return Config{}, fmt.Errorf("the server sent cluster DNS %q, which is not an IP address", info.ClusterDNS)
 	}
 	return Config{
-		DataDir:         cfg.DataDir,
-		NodeName:        name,
-		NodeIP:          nodeIP,
-		NodeLabels:      cfg.NodeLabels,
-		NodeTaints:      cfg.NodeTaints,
-		ServerURL:       "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.LBPort)),
-		ClusterCIDR:     info.ClusterCIDR,
-		ServiceCIDR:     info.ServiceCIDR,
-		ClusterDNS:      dns,
-		ClusterDomain:   info.ClusterDomain,
-		FlannelBackend:  info.FlannelBackend,
-		KubeletArgs:     cfg.KubeletArgs,
-		KubeProxyArgs:   cfg.KubeProxyArgs,
-		PrivateRegistry: cfg.PrivateRegistry,
+		DataDir:          cfg.DataDir,
+		NodeName:         name,
+		NodeIP:           nodeIP,
+		NodeLabels:       cfg.NodeLabels,
+		NodeTaints:       cfg.NodeTaints,
+		ServerURL:        "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.LBPort)),
+		ClusterCIDR:      info.ClusterCIDR,
+		ServiceCIDR:      info.ServiceCIDR,
+		ClusterDNS:       dns,
+		ClusterDomain:    info.ClusterDomain,
+		FlannelBackend:   info.FlannelBackend,
+		KubeletArgs:      cfg.KubeletArgs,
+		KubeProxyArgs:    cfg.KubeProxyArgs,
+		PrivateRegistry:  cfg.PrivateRegistry,
+		ResolvConf:       cfg.ResolvConf,
+		LocalStorage:     info.LocalStorage,
+		LocalStoragePath: info.LocalStoragePath,
 	}, nil
 }
 

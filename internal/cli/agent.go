@@ -43,6 +43,7 @@ func agentCommand() *cli.Command {
 				KubeletArgs:     c.StringSlice("kubelet-arg"),
 				KubeProxyArgs:   c.StringSlice("kube-proxy-arg"),
 				PrivateRegistry: c.String("private-registry"),
+				ResolvConf:      c.String("resolv-conf"),
 				LBPort:          c.Int("lb-server-port"),
 			}
 			ctx, stop := signalContext()
@@ -61,6 +62,7 @@ func nodeFlags(defaultIP string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "node-taint", Usage: "taint for this node, key=value:Effect (repeatable)"},
 		&cli.StringSliceFlag{Name: "kubelet-arg", Usage: "extra kubelet flag as name=value (repeatable)"},
 		&cli.StringSliceFlag{Name: "kube-proxy-arg", Usage: "extra kube-proxy flag as name=value (repeatable)"},
+		&cli.StringFlag{Name: "resolv-conf", Usage: "resolv.conf for pods with dnsPolicy Default and for cluster DNS's upstream servers (default: /etc/resolv.conf, or systemd-resolved's upstream file when that points at a loopback resolver)"},
 		&cli.StringFlag{Name: "private-registry", Value: "/etc/skiff/registries.yaml", Usage: "registry mirrors and credentials, in k3s's registries.yaml format"},
 	}
 }

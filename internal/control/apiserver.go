@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/rest"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -29,6 +32,11 @@ type APIServer struct {
 	ClientTLS *tls.Config
 	// OnHandler receives the full handler chain once it is built.
 	OnHandler func(http.Handler)
+	// PublicPort is the port the kubernetes Service's endpoints name: the
+	// supervisor's, which serves this apiserver on the node's address. The
+	// apiserver's own port listens on loopback only, so pods sent there
+	// were refused. Zero keeps the apiserver's own port.
+	PublicPort int
 
 	*goroutine
 	ready atomic.Bool
@@ -64,7 +72,7 @@ func (a *APIServer) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("completing config: %w", err)
 	}
-	chain, err := app.CreateServerChain(done)
+	chain, err := a.createChain(done, config.KubeAPIs.ControlPlane.Generic.SecureServing)
 	if err != nil {
 		return fmt.Errorf("creating server chain: %w", err)
 	}
@@ -121,6 +129,34 @@ func (a *APIServer) Stop(ctx context.Context) error {
 		cancel()
 	}
 	return a.stop(ctx)
+}
+
+// createChain builds the apiserver's handler chain. The kubernetes Service
+// controller takes its endpoints' port (and the Service's targetPort) from
+// the serving listener's address while the chain is built, so for that
+// moment the listener reports PublicPort; the loopback client was set up
+// before, and serving (and its log line) sees the real listener again.
+func (a *APIServer) createChain(done app.CompletedConfig, serving *server.SecureServingInfo) (*aggregatorapiserver.APIAggregator, error) {
+	if a.PublicPort == 0 {
+		return app.CreateServerChain(done)
+	}
+	own := serving.Listener
+	serving.Listener = advertisedPort{Listener: own, port: a.PublicPort}
+	defer func() { serving.Listener = own }()
+	return app.CreateServerChain(done)
+}
+
+// advertisedPort is the apiserver's listener reporting another port as
+// its own: the one its clients outside this process reach it at.
+type advertisedPort struct {
+	net.Listener
+	port int
+}
+
+func (l advertisedPort) Addr() net.Addr {
+	addr := *l.Listener.Addr().(*net.TCPAddr)
+	addr.Port = l.port
+	return &addr
 }
 
 // poll calls check every interval until it says done, fails, or ctx ends.

@@ -118,7 +118,7 @@ func emptyConfig(root string) string {
 // (servers of these tests listen there only, so tests may run in parallel).
 func freePortPair(t *testing.T) int {
 	t.Helper()
-	return harness.FreePortPair(t, "127.0.0.1")
+	return harness.FreeServerPorts(t, "127.0.0.1")
 }
 
 func newServerConfig(t *testing.T) *serverConfig {

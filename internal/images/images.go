@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,15 @@ type Config struct {
 	PauseImage []byte
 	// PauseImageName names it; default registry.k8s.io/pause:3.10.
 	PauseImageName string
+	// AddonImages holds the images the built-in addons run
+	// (embedded.AddonImages): every <name>.tar.zst in it, at any depth, is
+	// a zstd-compressed image tarball, imported under the names it holds
+	// and pinned, like the pause image, since no registry may give it
+	// back. The sha256 in <name>.tar.zst.sha256 beside it, when there is
+	// one, is how a later start knows it unchanged without reading it. One
+	// that cannot be imported is logged and skipped: its addon's pods
+	// cannot start, but the node does. nil imports none.
+	AddonImages fs.FS
 	// Snapshotter to unpack for; "" asks containerd (overlayfs if it
 	// loaded, native otherwise).
 	Snapshotter string
@@ -149,10 +159,11 @@ func (i *Importer) run(ctx context.Context) error {
 	imported, skipped, failed := 0, 0, 0
 	var firstErr error
 
+	pinned := map[string]string{labelManaged: "managed", labelPinned: "pinned"}
 	if len(i.cfg.PauseImage) > 0 {
 		src := source{Key: "embedded:" + i.cfg.PauseImageName, Size: int64(len(i.cfg.PauseImage)), MTime: hash64(i.cfg.PauseImage)}
-		labels := map[string]string{labelManaged: "managed", labelPinned: "pinned"}
-		did, err := i.importOne(ctx, cl, st, src, snapshotter, labels, func() (io.ReadCloser, error) {
+		// Whatever the tarball calls it, this is its name.
+		did, err := i.importOne(ctx, cl, st, src, snapshotter, pinned, i.cfg.PauseImageName, func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(i.cfg.PauseImage)), nil
 		})
 		switch {
@@ -166,12 +177,35 @@ func (i *Importer) run(ctx context.Context) error {
 		}
 	}
 
+	// The addons' images before the airgap folder's, so that a user's
+	// tarball of the same name replaces the built-in one.
+	addons, err := addonImages(i.cfg.AddonImages)
+	if err != nil {
+		klog.ErrorS(err, "Listing the embedded addon images; importing none, so the addons cannot start")
+	}
+	for _, a := range addons {
+		did, err := i.importOne(ctx, cl, st, a.source, snapshotter, pinned, "", func() (io.ReadCloser, error) {
+			return openAddonImage(i.cfg.AddonImages, a.path)
+		})
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("importing images: %w", ctx.Err())
+		case err != nil:
+			klog.ErrorS(err, "Skipping an embedded addon image that could not be imported; the addon that runs it cannot start", "image", a.path)
+			failed++
+		case did:
+			imported++
+		default:
+			skipped++
+		}
+	}
+
 	files, err := tarballs(i.cfg.ImagesDir)
 	if err != nil {
 		klog.ErrorS(err, "Listing image tarballs; importing none", "dir", i.cfg.ImagesDir)
 	}
 	for _, src := range files {
-		did, err := i.importOne(ctx, cl, st, src, snapshotter, map[string]string{labelManaged: "managed"}, func() (io.ReadCloser, error) {
+		did, err := i.importOne(ctx, cl, st, src, snapshotter, map[string]string{labelManaged: "managed"}, "", func() (io.ReadCloser, error) {
 			return openTarball(src.Key)
 		})
 		switch {
@@ -205,8 +239,9 @@ func (i *Importer) run(ctx context.Context) error {
 }
 
 // importOne imports src unless the state says it is unchanged and its
-// images are still there; it reports whether it imported.
-func (i *Importer) importOne(ctx context.Context, cl *client.Client, st state, src source, snapshotter string, labels map[string]string, open func() (io.ReadCloser, error)) (bool, error) {
+// images are still there; it reports whether it imported. indexName, if
+// set, names the tarball's image whatever the tarball calls it.
+func (i *Importer) importOne(ctx context.Context, cl *client.Client, st state, src source, snapshotter string, labels map[string]string, indexName string, open func() (io.ReadCloser, error)) (bool, error) {
 	if names, ok := st.unchanged(src); ok && allExist(ctx, cl, names) {
 		return false, nil
 	}
@@ -220,9 +255,8 @@ func (i *Importer) importOne(ctx context.Context, cl *client.Client, st state, s
 		client.WithImportPlatform(platforms.Default()),
 		client.WithSkipMissing(),
 	}
-	if strings.HasPrefix(src.Key, "embedded:") {
-		// Whatever the tarball calls it, this is its name.
-		opts = append(opts, client.WithIndexName(i.cfg.PauseImageName))
+	if indexName != "" {
+		opts = append(opts, client.WithIndexName(indexName))
 	}
 	t0 := time.Now()
 	// One lease over import and unpack: without it containerd's garbage

@@ -21,6 +21,11 @@ type ClusterInfo struct {
 	ClusterDNS     string `json:"clusterDNS"`
 	ClusterDomain  string `json:"clusterDomain"`
 	FlannelBackend string `json:"flannelBackend"`
+	// LocalStorage says whether nodes provision local-path volumes (the
+	// local-storage addon is not disabled), and LocalStoragePath where,
+	// when --default-local-storage-path set it for every node.
+	LocalStorage     bool   `json:"localStorage"`
+	LocalStoragePath string `json:"localStoragePath,omitempty"`
 }
 
 // CertRequest asks for a node's certificates. The CSRs carry only public

@@ -11,6 +11,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -40,6 +41,9 @@ type Config struct {
 	RootDir string
 	// ConfigDir holds the generated config file.
 	ConfigDir string
+	// ResolvConf is the resolv.conf pods with dnsPolicy Default get; see
+	// ResolvConf, which chooses it.
+	ResolvConf string
 	// ExtraArgs are --kubelet-arg name=value items; they win.
 	ExtraArgs []string
 }
@@ -74,7 +78,7 @@ func (c Config) configFile() (string, error) {
 		HealthzBindAddress:  "127.0.0.1",
 		SerializeImagePulls: ptr.To(false),
 		RegisterWithTaints:  taints,
-		ResolverConfig:      ptr.To(resolvConf()),
+		ResolverConfig:      ptr.To(c.ResolvConf),
 		StaticPodPath:       filepath.Join(c.ConfigDir, "manifests"),
 		// Evict on real pressure only: small disks are common on edge boxes.
 		EvictionHard: map[string]string{
@@ -144,24 +148,68 @@ func parseTaints(specs []string) ([]v1.Taint, error) {
 	return out, nil
 }
 
-// resolvConf is the file pods inherit nameservers from. A loopback
-// nameserver (systemd-resolved's 127.0.0.53) is unreachable from a pod's
-// network namespace, so the upstream file behind it is used instead.
-func resolvConf() string {
-	const std, resolved = "/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"
-	data, err := os.ReadFile(std)
-	if err != nil {
-		return std
+// ResolvConf is the file pods with dnsPolicy Default inherit nameservers
+// from, cluster DNS's upstream among them: given, when the user chose one
+// (--resolv-conf), else the host's. A loopback nameserver (systemd-resolved's
+// 127.0.0.53) is unreachable from a pod's network namespace, so the upstream
+// file behind it is used instead; when there is none, a file naming a
+// public resolver is written to fallbackDir, as k3s does, and the log says
+// so.
+func ResolvConf(given, fallbackDir string) (string, error) {
+	if given != "" {
+		if err := CheckResolvConf(given); err != nil {
+			return "", fmt.Errorf("--resolv-conf: %w", err)
+		}
+		return given, nil
 	}
+	const std, resolved = "/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"
+	for _, path := range []string{std, resolved} {
+		if servers, err := nameservers(path); err == nil && len(servers) > 0 && !allLoopback(servers) {
+			return path, nil
+		}
+	}
+	fallback := filepath.Join(fallbackDir, "resolv.conf")
+	klog.InfoS("The host's resolv.conf names no nameserver pods can reach; cluster DNS forwards to 8.8.8.8 (set --resolv-conf to choose)", "file", fallback)
+	if err := fsutil.WriteFile(fallback, []byte("nameserver 8.8.8.8\n"), 0o644); err != nil {
+		return "", fmt.Errorf("writing a fallback resolv.conf: %w", err)
+	}
+	return fallback, nil
+}
+
+// CheckResolvConf says what is wrong with a resolv.conf a user gave.
+func CheckResolvConf(path string) error {
+	servers, err := nameservers(path)
+	if err != nil {
+		return err
+	}
+	if len(servers) == 0 {
+		return fmt.Errorf("%s has no nameserver line; name a DNS server pods can reach", path)
+	}
+	return nil
+}
+
+func nameservers(path string) ([]net.IP, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []net.IP
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
 		if len(fields) >= 2 && fields[0] == "nameserver" {
-			if ip := net.ParseIP(fields[1]); ip != nil && ip.IsLoopback() {
-				if _, err := os.Stat(resolved); err == nil {
-					return resolved
-				}
+			if ip := net.ParseIP(fields[1]); ip != nil {
+				out = append(out, ip)
 			}
 		}
 	}
-	return std
+	return out, nil
+}
+
+func allLoopback(ips []net.IP) bool {
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }

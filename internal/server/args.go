@@ -48,6 +48,10 @@ func apiserverArgs(cfg Config, v validated, c certFiles, advertise net.IP, etcdS
 		"profiling":                          "false",
 		"endpoint-reconciler-type":           "lease",
 		"egress-selector-config-file":        egressConfig,
+		// Aggregated APIs (metrics.k8s.io) are reached at their endpoints,
+		// not their ClusterIP: a server without a node (--disable-agent)
+		// has no kube-proxy to route a ClusterIP.
+		"enable-aggregator-routing": "true",
 	}
 	if err := a.Merge(cfg.ExtraAPIServerArgs); err != nil {
 		return nil, fmt.Errorf("--kube-apiserver-arg: %w", err)

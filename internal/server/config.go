@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/skiff-k8s/skiff/internal/addons"
 	"github.com/skiff-k8s/skiff/internal/overlay"
 )
 
@@ -47,6 +48,13 @@ type Config struct {
 	KubeProxyArgs    []string
 	DisableKubeProxy bool
 	PrivateRegistry  string
+	ResolvConf       string
+
+	// Disable lists the built-in addons to leave out (--disable).
+	Disable []string
+	// DefaultLocalStoragePath is where every node keeps local-path volumes;
+	// empty: each node's <data-dir>/storage.
+	DefaultLocalStoragePath string
 
 	ExtraAPIServerArgs         []string
 	ExtraSchedulerArgs         []string
@@ -56,6 +64,8 @@ type Config struct {
 // paths are where the server keeps its state under the data dir.
 type paths struct {
 	server, tls, cred, etc, db, socket, token, agentToken, egressSocket string
+	// manifests is the deploy controller's folder (k3s's name and place).
+	manifests string
 }
 
 func (c *Config) paths() paths {
@@ -71,6 +81,7 @@ func (c *Config) paths() paths {
 		// Named as in k3s, so that users find it where they expect.
 		agentToken:   filepath.Join(s, "agent-token"),
 		egressSocket: filepath.Join(s, "egress.sock"),
+		manifests:    filepath.Join(s, "manifests"),
 	}
 }
 
@@ -78,11 +89,16 @@ func (c *Config) paths() paths {
 // public port, as in k3s, so that several servers on one host never collide.
 func (c *Config) apiserverPort() int { return c.HTTPSPort + 1 }
 
+// metricsPort is where the server serves the metrics API (metrics.k8s.io)
+// to the aggregator: two after the public port, after the apiserver's.
+func (c *Config) metricsPort() int { return c.HTTPSPort + 2 }
+
 // validated holds what Validate parsed, so nothing is parsed twice.
 type validated struct {
 	clusterCIDR, serviceCIDR *net.IPNet
 	clusterDNS               net.IP
 	kubeconfigMode           os.FileMode
+	disabled                 addons.Disabled
 }
 
 // Validate checks every value before anything touches the disk, and says
@@ -90,8 +106,8 @@ type validated struct {
 func (c *Config) Validate() (validated, error) {
 	var v validated
 	var err error
-	if c.HTTPSPort < 1 || c.HTTPSPort > 65534 {
-		return v, fmt.Errorf("--https-listen-port %d is out of range; use 1-65534", c.HTTPSPort)
+	if c.HTTPSPort < 1 || c.HTTPSPort > 65533 {
+		return v, fmt.Errorf("--https-listen-port %d is out of range; use 1-65533 (skiff also uses the two ports after it)", c.HTTPSPort)
 	}
 	if _, v.clusterCIDR, err = net.ParseCIDR(c.ClusterCIDR); err != nil {
 		return v, fmt.Errorf("--cluster-cidr %q is not a CIDR such as 10.42.0.0/16", c.ClusterCIDR)
@@ -123,6 +139,12 @@ func (c *Config) Validate() (validated, error) {
 		if err := overlay.ValidateBackend(c.FlannelBackend); err != nil {
 			return v, fmt.Errorf("--flannel-backend: %w", err)
 		}
+	}
+	if v.disabled, err = addons.ParseDisabled(c.Disable); err != nil {
+		return v, err
+	}
+	if c.DefaultLocalStoragePath != "" && !filepath.IsAbs(c.DefaultLocalStoragePath) {
+		return v, fmt.Errorf("--default-local-storage-path %q is not an absolute path", c.DefaultLocalStoragePath)
 	}
 	if c.DataDir == "" {
 		return v, fmt.Errorf("--data-dir is empty; give a folder such as /var/lib/skiff")

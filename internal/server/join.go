@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/skiff-k8s/skiff/internal/addons"
 	"github.com/skiff-k8s/skiff/internal/join"
 	"github.com/skiff-k8s/skiff/internal/pki"
 	"github.com/skiff-k8s/skiff/internal/token"
@@ -45,11 +46,13 @@ func joinServer(cfg Config, v validated, p paths, ca signers, serverTok, agentTo
 		ServerCA:    ca.server,
 		ClientCA:    ca.client,
 		Cluster: join.ClusterInfo{
-			ClusterCIDR:    cfg.ClusterCIDR,
-			ServiceCIDR:    cfg.ServiceCIDR,
-			ClusterDNS:     v.clusterDNS.String(),
-			ClusterDomain:  cfg.ClusterDomain,
-			FlannelBackend: backend,
+			ClusterCIDR:      cfg.ClusterCIDR,
+			ServiceCIDR:      cfg.ServiceCIDR,
+			ClusterDNS:       v.clusterDNS.String(),
+			ClusterDomain:    cfg.ClusterDomain,
+			FlannelBackend:   backend,
+			LocalStorage:     !v.disabled.Has(addons.LocalStorage),
+			LocalStoragePath: cfg.DefaultLocalStoragePath,
 		},
 		Tunnel:          tunnel,
 		ServerBootstrap: readServerBootstrap(p.tls),

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/skiff-k8s/skiff/internal/addons"
 	"github.com/skiff-k8s/skiff/internal/agent"
 	"github.com/skiff-k8s/skiff/internal/component"
 )
@@ -41,6 +42,9 @@ func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.
 		KubeProxyArgs:    cfg.KubeProxyArgs,
 		DisableKubeProxy: cfg.DisableKubeProxy,
 		PrivateRegistry:  cfg.PrivateRegistry,
+		ResolvConf:       cfg.ResolvConf,
+		LocalStorage:     !v.disabled.Has(addons.LocalStorage),
+		LocalStoragePath: cfg.DefaultLocalStoragePath,
 		FlannelBackend:   cfg.FlannelBackend,
 		BeforeKubelet:    controllersBuilt,
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/control"
 	"github.com/skiff-k8s/skiff/internal/datastore"
+	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/memory"
 	"github.com/skiff-k8s/skiff/internal/supervisor"
 	"github.com/skiff-k8s/skiff/internal/token"
@@ -39,6 +40,11 @@ func Run(ctx context.Context, cfg Config) error {
 		// Checked before anything is written, like every other input.
 		if _, err := containerd.LoadRegistries(cfg.PrivateRegistry); err != nil {
 			return fmt.Errorf("--private-registry: %w", err)
+		}
+		if cfg.ResolvConf != "" {
+			if err := kubelet.CheckResolvConf(cfg.ResolvConf); err != nil {
+				return fmt.Errorf("--resolv-conf: %w", err)
+			}
 		}
 	}
 	if err := ensureWritable(cfg.DataDir, p.server); err != nil {
@@ -74,11 +80,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	if err := writeAddons(cfg, v, p, caPEM); err != nil {
+		return err
+	}
+
 	ca, err := loadSigners(certs)
 	if err != nil {
 		return err
 	}
-	parts, err := Parts(cfg, v, p, certs, ca, advertise, caPEM, serverTok, agentTok)
+	parts, addonsApplied, err := Parts(cfg, v, p, certs, ca, advertise, caPEM, serverTok, agentTok)
 	if err != nil {
 		return err
 	}
@@ -103,7 +113,11 @@ func Run(ctx context.Context, cfg Config) error {
 		parts = append(parts, node.Parts...)
 		helpers = node.HelperPIDs
 	}
-	parts = append(parts, &defaultServiceAccount{kubeconfig: filepath.Join(p.cred, "supervisor.kubeconfig")})
+	parts = append(parts,
+		&defaultServiceAccount{kubeconfig: filepath.Join(p.cred, "supervisor.kubeconfig")},
+		// Ready means the built-in addons are deployed too.
+		addonsApplied,
+	)
 	return component.Run(ctx, parts, func() {
 		memory.Govern(ctx, memory.Defaults, helpers)
 		klog.InfoS("skiff server is ready", "https", net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort)),
@@ -112,8 +126,10 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // Parts is the server role at a glance: each part starts once the one
-// before it is ready, and they stop in reverse order.
-func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise net.IP, caPEM []byte, serverTok, agentTok token.Token) ([]component.Component, error) {
+// before it is ready, and they stop in reverse order. The deploy
+// controller works in the background from its place in the list;
+// addonsApplied is ready once it has applied every manifest once.
+func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise net.IP, caPEM []byte, serverTok, agentTok token.Token) (parts []component.Component, addonsApplied component.Component, err error) {
 	store := &datastore.Datastore{
 		Endpoint: cfg.DatastoreEndpoint,
 		DBPath:   p.db,
@@ -122,12 +138,12 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 	}
 	client, err := clientFor(filepath.Join(p.cred, "supervisor.kubeconfig"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tunnels := tunnel.NewServer(tunnel.ServerConfig{Client: client, EgressSocket: p.egressSocket})
 	joins, err := joinServer(cfg, v, p, ca, serverTok, agentTok, client, tunnels.ServeTunnel)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	super := supervisor.New(supervisor.Config{
 		BindAddress:  cfg.BindAddress,
@@ -140,24 +156,24 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 	})
 	readyTLS, err := clientTLS(c.serverCA, c.supervisorCert, c.supervisorKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	egressConfig := filepath.Join(p.etc, "egress-selector.yaml")
 	if err := tunnel.WriteEgressConfig(egressConfig, p.egressSocket); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	apiArgs, err := apiserverArgs(cfg, v, c, advertise, store.EtcdServers(), egressConfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	schedArgs, err := schedulerArgs(cfg, p, store.LeaderElect())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmArgs, err := controllerManagerArgs(cfg, p, c, store.LeaderElect())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cm := &control.ControllerManager{Args: cmArgs}
 	api := &control.APIServer{
@@ -165,9 +181,17 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		ReadyzURL: fmt.Sprintf("https://127.0.0.1:%d/readyz", cfg.apiserverPort()),
 		ClientTLS: readyTLS,
 		OnHandler: super.SetAPIServer,
+		// Pods reach the API through the kubernetes Service, at the
+		// supervisor's port on this server's address.
+		PublicPort: cfg.HTTPSPort,
 	}
 
-	return []component.Component{
+	addonParts, addonsApplied, err := addonParts(cfg, v, p, client)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	parts = []component.Component{
 		store,
 		super,
 		api,
@@ -182,7 +206,10 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		// The user's kubeconfig appears as soon as the API serves.
 		&adminKubeconfig{cfg: cfg, mode: v.kubeconfigMode, certs: c},
 		&nodeRBAC{supervisor: filepath.Join(p.cred, "supervisor.kubeconfig")},
-	}, nil
+	}
+	// The addons: the deploy controller applies the manifests folder, and
+	// the addons that run in this process follow the API.
+	return append(parts, addonParts...), addonsApplied, nil
 }
 
 // ensureWritable creates the data dir and proves it can be written, with a

@@ -8,6 +8,15 @@
 //
 // -name may be repeated: the image is then imported under every name.
 //
+// -layer-compression none stores the layer as a plain tar, for an image
+// that is itself compressed whole (the addon images skiff embeds zstd the
+// tarball: zstd of a plain binary is smaller than gzip of it, and zstd of a
+// tarball whose layer is gzip saves nothing). -cap /path=net_bind_service
+// gives a file that capability (as setcap cap_net_bind_service=+ep does),
+// recorded in the layer as the security.capability xattr: a non-root
+// process may then bind ports below 1024 if its container allows the
+// capability.
+//
 // The output depends only on the inputs: fixed timestamps and owners, sorted
 // entries, so rebuilding the same files gives the same bytes and digests.
 package main
@@ -17,12 +26,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"runtime"
@@ -37,6 +48,7 @@ const (
 	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
 	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
 	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
+	mediaTypeLayerTar = "application/vnd.oci.image.layer.v1.tar"
 
 	annotationRefName   = "org.opencontainers.image.ref.name"
 	annotationImageName = "io.containerd.image.name"
@@ -50,6 +62,41 @@ var epoch = time.Unix(0, 0).UTC()
 type File struct {
 	Path string // absolute path in the image
 	Data []byte
+	// Caps are file capabilities (names as in capabilities(7), lower case,
+	// without "cap_"), permitted and effective, as setcap NAME=+ep sets them.
+	Caps []string
+}
+
+// capabilityBits are the capabilities -cap knows, by number
+// (linux/capability.h); add one here when an image needs it.
+var capabilityBits = map[string]uint{
+	"net_bind_service": 10,
+	"net_admin":        12,
+	"net_raw":          13,
+}
+
+// xattrCapability is the extended attribute that holds file capabilities.
+const xattrCapability = "security.capability"
+
+// vfsCapData encodes caps as the kernel's struct vfs_cap_data, revision 2
+// (what setcap writes outside a user namespace): a little-endian magic word
+// with the effective flag, then permitted and inheritable for bits 0-31 and
+// 32-63.
+func vfsCapData(caps []string) ([]byte, error) {
+	var permitted uint64
+	for _, c := range caps {
+		bit, ok := capabilityBits[c]
+		if !ok {
+			return nil, fmt.Errorf("unknown capability %q: known are %s", c, strings.Join(slices.Sorted(maps.Keys(capabilityBits)), ", "))
+		}
+		permitted |= 1 << bit
+	}
+	const revision2, flagEffective = 0x02000000, 0x000001
+	b := make([]byte, 20)
+	binary.LittleEndian.PutUint32(b[0:], revision2|flagEffective)
+	binary.LittleEndian.PutUint32(b[4:], uint32(permitted))
+	binary.LittleEndian.PutUint32(b[12:], uint32(permitted>>32))
+	return b, nil
 }
 
 // Options describe the image.
@@ -63,6 +110,8 @@ type Options struct {
 	User       string
 	Expose     []string // "8080/tcp"
 	Files      []File
+	// UncompressedLayer stores the layer as a plain tar instead of gzip.
+	UncompressedLayer bool
 }
 
 type descriptor struct {
@@ -145,13 +194,16 @@ func Write(w io.Writer, o Options) error {
 		return err
 	}
 	diffID := newBlob(layerTar).digest
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz) // no name and a zero time in the header: reproducible
-	zw.Write(layerTar)
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("compressing the layer: %w", err)
+	layerBlob, layerType := newBlob(layerTar), mediaTypeLayerTar
+	if !o.UncompressedLayer {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz) // no name and a zero time in the header: reproducible
+		zw.Write(layerTar)
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("compressing the layer: %w", err)
+		}
+		layerBlob, layerType = newBlob(gz.Bytes()), mediaTypeLayer
 	}
-	layerBlob := newBlob(gz.Bytes())
 
 	cfg := config{Created: epoch.Format(time.RFC3339), Architecture: o.Arch, OS: o.OS}
 	cfg.Config = imageConfig{
@@ -179,7 +231,7 @@ func Write(w io.Writer, o Options) error {
 		SchemaVersion: 2,
 		MediaType:     mediaTypeManifest,
 		Config:        descriptor{MediaType: mediaTypeConfig, Digest: configBlob.digest, Size: int64(len(configBlob.data))},
-		Layers:        []descriptor{{MediaType: mediaTypeLayer, Digest: layerBlob.digest, Size: int64(len(layerBlob.data))}},
+		Layers:        []descriptor{{MediaType: layerType, Digest: layerBlob.digest, Size: int64(len(layerBlob.data))}},
 	}
 	manifestBlob, err := jsonBlob(m)
 	if err != nil {
@@ -301,6 +353,15 @@ func layer(files []File) ([]byte, error) {
 			}
 		}
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(f.Data)), Mode: 0o755, ModTime: epoch, Format: tar.FormatUSTAR}
+		if len(f.Caps) > 0 {
+			capData, err := vfsCapData(f.Caps)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Path, err)
+			}
+			// The PAX record containerd and docker turn into the xattr.
+			hdr.Format = tar.FormatPAX
+			hdr.PAXRecords = map[string]string{"SCHILY.xattr." + xattrCapability: string(capData)}
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, fmt.Errorf("adding %s to the layer: %w", f.Path, err)
 		}
@@ -337,7 +398,8 @@ func main() {
 		o                           Options
 		out                         string
 		names, entrypoint, cmd, env list
-		expose, files               list
+		expose, files, caps         list
+		layerCompression            string
 	)
 	flag.Var(&names, "name", "full image reference, such as registry.k8s.io/pause:3.10; repeatable")
 	flag.StringVar(&out, "o", "", "output tarball")
@@ -349,16 +411,26 @@ func main() {
 	flag.Var(&env, "env", "KEY=VALUE; repeatable")
 	flag.Var(&expose, "expose", "exposed port such as 8080/tcp; repeatable")
 	flag.Var(&files, "file", "/path/in/image=source; repeatable")
+	flag.Var(&caps, "cap", "/path/in/image=capability[,capability]: file capabilities, as setcap cap_NAME=+ep; repeatable")
+	flag.StringVar(&layerCompression, "layer-compression", "gzip", "gzip, or none for a plain tar layer")
 	flag.Parse()
 	o.Names, o.Entrypoint, o.Cmd, o.Env, o.Expose = names, entrypoint, cmd, env, expose
+	switch layerCompression {
+	case "gzip":
+	case "none":
+		o.UncompressedLayer = true
+	default:
+		fmt.Fprintf(os.Stderr, "ociimage: -layer-compression %q: want gzip or none\n", layerCompression)
+		os.Exit(2)
+	}
 
-	if err := run(o, out, files); err != nil {
+	if err := run(o, out, files, caps); err != nil {
 		fmt.Fprintln(os.Stderr, "ociimage:", err)
 		os.Exit(1)
 	}
 }
 
-func run(o Options, out string, files []string) error {
+func run(o Options, out string, files, caps []string) error {
 	if out == "" {
 		return errors.New("-o is required: the tarball to write")
 	}
@@ -375,6 +447,14 @@ func run(o Options, out string, files []string) error {
 			return err
 		}
 		o.Files = append(o.Files, File{Path: dst, Data: data})
+	}
+	for _, c := range caps {
+		dst, names, ok := strings.Cut(c, "=")
+		i := slices.IndexFunc(o.Files, func(f File) bool { return f.Path == dst })
+		if !ok || names == "" || i < 0 {
+			return fmt.Errorf("-cap %q: want /path=capability, naming a path given with -file", c)
+		}
+		o.Files[i].Caps = append(o.Files[i].Caps, strings.Split(names, ",")...)
 	}
 	var buf bytes.Buffer
 	if err := Write(&buf, o); err != nil {

@@ -201,6 +201,59 @@ func TestRefusesBadInput(t *testing.T) {
 	}
 }
 
+// An uncompressed layer is the plain tar its diff_id names, and a file
+// given capabilities carries them as the xattr setcap would write.
+func TestUncompressedLayerWithCapability(t *testing.T) {
+	o := testOptions(t)
+	o.UncompressedLayer = true
+	o.Files[1].Caps = []string{"net_bind_service"}
+	files := readTar(t, bytes.NewReader(writeImage(t, o)))
+	var idx index
+	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(blobAt(t, files, idx.Manifests[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	var cfg config
+	if err := json.Unmarshal(blobAt(t, files, m.Config), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != mediaTypeLayerTar || cfg.RootFS.DiffIDs[0] != m.Layers[0].Digest {
+		t.Fatalf("layers %+v, diff_ids %v: want one plain tar whose digest is its diff_id", m.Layers, cfg.RootFS.DiffIDs)
+	}
+	tr := tar.NewReader(bytes.NewReader(blobAt(t, files, m.Layers[0])))
+	// What `setcap cap_net_bind_service=+ep` writes (getfattr -e hex shows
+	// 0x0100000200040000000000000000000000000000): little-endian words,
+	// magic 0x02000001, permitted 1<<10, the rest zero.
+	want := []byte{0x01, 0, 0, 0x02, 0, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			t.Fatal("the layer has no pause file")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, has := hdr.PAXRecords["SCHILY.xattr.security.capability"]
+		if hdr.Name != "pause" {
+			if has {
+				t.Errorf("%s has capabilities it was not given", hdr.Name)
+			}
+			continue
+		}
+		if !bytes.Equal([]byte(got), want) {
+			t.Fatalf("pause: security.capability %x, want %x", got, want)
+		}
+		break
+	}
+	o.Files[1].Caps = []string{"sys_everything"}
+	if err := Write(io.Discard, o); err == nil || !strings.Contains(err.Error(), "net_bind_service") {
+		t.Errorf("an unknown capability: %v, want an error listing the known ones", err)
+	}
+}
+
 // TestContainerdImportNamesImage runs containerd's own importer, the one the
 // node's image import uses, and checks that it names the image in full,
 // under each name.

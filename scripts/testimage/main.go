@@ -11,6 +11,17 @@
 //	GET /fetch?url=U    GETs U and answers 200 with the status code on the
 //	                    first line and the body after it, or 502 with the
 //	                    error: pod-to-service and pod-to-outside traffic
+//	GET /api?path=P     GETs P from the Kubernetes API as an in-cluster
+//	    [&host=H]       client does: at $KUBERNETES_SERVICE_HOST:PORT (or
+//	                    H), with the pod's service-account token, trusting
+//	                    only its ca.crt; answers like /fetch
+//	GET /lookup?name=N  resolves N with Go's resolver, which reads the pod's
+//	    [&type=A|AAAA]  /etc/resolv.conf (search path, ndots) as libc does,
+//	                    and answers 200 with the addresses, one a line,
+//	                    sorted; or 502 with the error: cluster DNS
+//	GET /write?path=P&data=D  writes D to the file P (mode 0644) as the
+//	                    container's user, and answers "ok": volumes
+//	GET /read?path=P    the content of the file P, or 404 with the error
 //
 // Each request is logged to stdout as one line. Run as "testimage exit N" it
 // prints a line and exits with code N, to test restarts.
@@ -18,6 +29,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +38,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -117,7 +132,54 @@ func routes() http.Handler {
 		}
 		fmt.Fprintf(w, "%d\n%s", resp.StatusCode, body)
 	})
+	mux.HandleFunc("GET /api", inClusterAPI)
+	mux.HandleFunc("GET /lookup", lookup)
+	// Volumes: a pod writes, a later pod reads it back.
+	mux.HandleFunc("GET /write", func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Query().Get("path")
+		if path == "" {
+			http.Error(w, "write wants ?path=/file&data=...", http.StatusBadRequest)
+			return
+		}
+		if err := os.WriteFile(path, []byte(r.URL.Query().Get("data")), 0o644); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /read", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
 	return mux
+}
+
+// lookup answers the addresses a name resolves to, sorted, one a line.
+// type=A or AAAA asks for one family; without it, both.
+func lookup(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	network := map[string]string{"": "ip", "A": "ip4", "AAAA": "ip6"}[strings.ToUpper(r.URL.Query().Get("type"))]
+	if name == "" || network == "" {
+		http.Error(w, "lookup wants ?name=N and optionally &type=A or &type=AAAA", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIP(ctx, network, name)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	addrs := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		addrs = append(addrs, ip.String())
+	}
+	slices.Sort(addrs)
+	fmt.Fprintln(w, strings.Join(addrs, "\n"))
 }
 
 // statusWriter remembers the status code for the log line.
@@ -137,4 +199,56 @@ func logRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		fmt.Printf("%s %s %s %d\n", r.RemoteAddr, r.Method, r.URL.RequestURI(), sw.code)
 	})
+}
+
+// The files every pod with a service account finds mounted.
+const (
+	saToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	saCA    = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+)
+
+// inClusterAPI calls the API the way client-go's in-cluster config does,
+// so that a test sees what operators and controllers in pods see.
+func inClusterAPI(w http.ResponseWriter, r *http.Request) {
+	host := r.URL.Query().Get("host")
+	if host == "" {
+		host = net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
+	}
+	token, err := os.ReadFile(saToken)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ca, err := os.ReadFile(saCA)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		http.Error(w, "no certificate in "+saCA, http.StatusInternalServerError)
+		return
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy:           nil,
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "https://"+host+r.URL.Query().Get("path"), nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := client.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	fmt.Fprintf(w, "%d\n%s", resp.StatusCode, body)
 }

@@ -139,7 +139,7 @@ func newNode(t *testing.T, extraArgs ...string) *node {
 		Root:    root,
 		DataDir: filepath.Join(root, "data"),
 		// Node servers listen on every address: the port must be free on all.
-		Port:       harness.FreePortPair(t, ""),
+		Port:       harness.FreeServerPorts(t, ""),
 		Kubeconfig: filepath.Join(root, "kubeconfig.yaml"),
 		Name:       fmt.Sprintf("e2e-%s-%04d", strings.ToLower(shortName(t.Name())), rand.IntN(10000)),
 		proc:       &harness.Process{Bin: skiffBin, LogPath: filepath.Join(root, "skiff.log")},

@@ -47,3 +47,35 @@ spec:
 	}
 	return b.String()
 }
+
+// clientDeployment is one pod of the test image named client in ns, ready
+// once it serves: the tests ask it to fetch, look up, or call the API from
+// inside the cluster.
+func clientDeployment(ns string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: client
+  namespace: %s
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: client
+  template:
+    metadata:
+      labels:
+        app: client
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: http
+        image: %s
+        imagePullPolicy: IfNotPresent
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: 8080
+          periodSeconds: 1
+`, ns, testImage)
+}

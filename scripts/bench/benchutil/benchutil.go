@@ -79,27 +79,30 @@ func WaitNodeReady(ctx context.Context, c kubernetes.Interface, name string, see
 // FmtDur prints a duration as seconds with two decimals.
 func FmtDur(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 
-// FreePortPair finds P such that P and P+1 are both free on 127.0.0.1.
-func FreePortPair() (int, error) {
+// FreeServerPorts finds P such that P, P+1 and P+2 are free on 127.0.0.1:
+// a server uses its --https-listen-port and the two after it.
+func FreeServerPorts() (int, error) {
+next:
 	for range 100 {
 		a, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, err
 		}
 		p := a.Addr().(*net.TCPAddr).Port
-		if p >= 65535 {
-			a.Close()
-			continue
-		}
-		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
 		a.Close()
-		if err != nil {
+		if p >= 65533 {
 			continue
 		}
-		b.Close()
+		for i := 1; i <= 2; i++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
+			if err != nil {
+				continue next
+			}
+			l.Close()
+		}
 		return p, nil
 	}
-	return 0, errors.New("no two consecutive free ports on 127.0.0.1")
+	return 0, errors.New("no three consecutive free ports on 127.0.0.1")
 }
 
 // statFields are the fields of /proc/<pid>/stat after the command name,

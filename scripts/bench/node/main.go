@@ -122,7 +122,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	port, err := benchutil.FreePortPair()
+	port, err := benchutil.FreeServerPorts()
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,7 @@ func startServer(ctx context.Context, bin, dir string, timeout time.Duration) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	port, err := benchutil.FreePortPair()
+	port, err := benchutil.FreeServerPorts()
 	if err != nil {
 		return nil, err
 	}
