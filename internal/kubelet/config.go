@@ -168,6 +168,9 @@ func ResolvConf(given, fallbackDir string) (string, error) {
 			return path, nil
 		}
 	}
+	if err := os.MkdirAll(fallbackDir, 0o755); err != nil {
+		return "", fmt.Errorf("writing a fallback resolv.conf: %w", err)
+	}
 	fallback := filepath.Join(fallbackDir, "resolv.conf")
 	klog.InfoS("The host's resolv.conf names no nameserver pods can reach; cluster DNS forwards to 8.8.8.8 (set --resolv-conf to choose)", "file", fallback)
 	if err := fsutil.WriteFile(fallback, []byte("nameserver 8.8.8.8\n"), 0o644); err != nil {

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -60,5 +61,37 @@ func TestKubeletFeatureGateDefaults(t *testing.T) {
 		if !reflect.DeepEqual(s.FeatureGates, c.want) {
 			t.Errorf("--kubelet-arg %q: feature gates %v, want %v", c.user, s.FeatureGates, c.want)
 		}
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	given := filepath.Join(dir, "given.conf")
+	if err := os.WriteFile(given, []byte("search example.com\nnameserver 192.0.2.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ResolvConf(given, dir); err != nil || got != given {
+		t.Errorf("ResolvConf(%s) = %q, %v; want the file given", given, got, err)
+	}
+	empty := filepath.Join(dir, "empty.conf")
+	if err := os.WriteFile(empty, []byte("search example.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{empty, filepath.Join(dir, "missing.conf")} {
+		if _, err := ResolvConf(bad, dir); err == nil {
+			t.Errorf("ResolvConf(%s) accepted a file with no nameserver", bad)
+		}
+	}
+	// Chosen from the host, the file names a nameserver a pod can reach:
+	// the host's own, or a fallback written into a folder that may not
+	// exist yet.
+	fallbackDir := filepath.Join(dir, "not", "yet")
+	got, err := ResolvConf("", fallbackDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers, err := nameservers(got)
+	if err != nil || len(servers) == 0 || allLoopback(servers) {
+		t.Errorf("ResolvConf chose %s, with nameservers %v (%v): want one a pod can reach", got, servers, err)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -13,8 +14,10 @@ import (
 	"github.com/skiff-k8s/skiff/internal/clusterdns"
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/deploy"
+	"github.com/skiff-k8s/skiff/internal/metricsserver"
 	"github.com/skiff-k8s/skiff/internal/overlay"
 	"github.com/skiff-k8s/skiff/internal/servicelb"
+	"github.com/skiff-k8s/skiff/internal/tunnel"
 )
 
 // writeAddons renders the built-in addons into the manifests folder (and
@@ -37,11 +40,22 @@ func writeAddons(cfg Config, v validated, p paths, caPEM []byte) error {
 	return nil
 }
 
-// addonParts are the parts that deploy and serve the addons: the deploy
-// controller (in the background: the node need not wait for it; await
-// says when its first pass is done) and the addons that run in this
-// process.
-func addonParts(cfg Config, v validated, p paths, client kubernetes.Interface) (start []component.Component, await component.Component, err error) {
+// addonDeps are what the addons that run in this process need from the
+// rest of the role.
+type addonDeps struct {
+	client    kubernetes.Interface // full rights, loopback
+	certs     certFiles
+	ca        signers
+	advertise net.IP
+	tunnels   *tunnel.Server // dials nodes, through their tunnel if they opened one
+}
+
+// addonParts are the parts that deploy and serve the addons. The deploy
+// controller and the metrics API start in the background (the node need
+// not wait for them; await says when the manifests were applied once and
+// the metrics API serves); ServiceLB and the DNS helper follow the API in
+// the role's own line.
+func addonParts(cfg Config, v validated, p paths, d addonDeps) (start []component.Component, await component.Component, err error) {
 	rest, err := clientcmd.BuildConfigFromFlags("", supervisorKubeconfig(p))
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading %s: %w", supervisorKubeconfig(p), err)
@@ -50,27 +64,59 @@ func addonParts(cfg Config, v validated, p paths, client kubernetes.Interface) (
 	if err != nil {
 		return nil, nil, err
 	}
-	startDeploy, await := component.Background("addons", dc)
-	start = []component.Component{startDeploy}
+	background := []component.Component{dc}
+	if !v.disabled.Has(addons.MetricsServer) {
+		// After the deploy controller: its Service exists by then, and
+		// the EndpointSlice it keeps points there once it serves.
+		ms, err := metricsServer(cfg, p, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		background = append(background, ms)
+	}
+	startAddons, await := component.Background("addons", background...)
+	start = []component.Component{startAddons}
 
 	if v.disabled.Has(addons.ServiceLB) {
 		// Hands the Services skiff served back to whatever serves them now.
-		start = append(start, servicelb.NewCleanup(client))
+		start = append(start, servicelb.NewCleanup(d.client))
 	} else {
-		lb, err := servicelb.New(servicelb.Config{Client: client, ReservedPorts: reservedPorts(cfg)})
+		lb, err := servicelb.New(servicelb.Config{Client: d.client, ReservedPorts: reservedPorts(cfg)})
 		if err != nil {
 			return nil, nil, err
 		}
 		start = append(start, lb)
 	}
 	if !v.disabled.Has(addons.CoreDNS) {
-		dns, err := clusterdns.New(clusterdns.Config{Client: client})
+		dns, err := clusterdns.New(clusterdns.Config{Client: d.client})
 		if err != nil {
 			return nil, nil, err
 		}
 		start = append(start, dns)
 	}
 	return start, await, nil
+}
+
+// metricsServer is the metrics API (metrics.k8s.io), served by this
+// process: metrics-server's own code, without a pod of its own.
+func metricsServer(cfg Config, p paths, d addonDeps) (component.Component, error) {
+	identity, err := nodeName(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return metricsserver.New(metricsserver.Config{
+		Kubeconfig:        supervisorKubeconfig(p),
+		ServerCA:          d.ca.server,
+		CertDir:           p.tls,
+		KubeletClientCert: d.certs.kubeletClientCert,
+		KubeletClientKey:  d.certs.kubeletClientKey,
+		BindAddress:       cfg.BindAddress,
+		Port:              cfg.metricsPort(),
+		AdvertiseIP:       d.advertise,
+		ClusterDomain:     cfg.ClusterDomain,
+		Identity:          identity,
+		Dial:              d.tunnels.Dial,
+	})
 }
 
 // reservedPorts are the ports skiff itself listens on at every node's

@@ -15,13 +15,9 @@ import (
 // localAgent is the server's own node: the agent role in this process, with
 // credentials the server issues itself instead of through a join.
 func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.IP, supervisorKubeconfig string, controllersBuilt component.Component) (agent.Node, error) {
-	name := cfg.NodeName
-	if name == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			return agent.Node{}, fmt.Errorf("finding the host name (%v); set --node-name", err)
-		}
-		name = strings.ToLower(host)
+	name, err := nodeName(cfg)
+	if err != nil {
+		return agent.Node{}, err
 	}
 	ip := advertise
 	if cfg.NodeIP != "" {
@@ -64,6 +60,19 @@ func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.
 	claim := &nodeNameClaim{supervisor: supervisorKubeconfig, node: name, password: password}
 	node.Parts = append([]component.Component{claim}, node.Parts...)
 	return node, nil
+}
+
+// nodeName is the server's node's name (--node-name, or the host's), and
+// its name among the servers when it runs no node.
+func nodeName(cfg Config) (string, error) {
+	if cfg.NodeName != "" {
+		return cfg.NodeName, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("finding the host name (%v); set --node-name", err)
+	}
+	return strings.ToLower(host), nil
 }
 
 // loopbackOr is where this process reaches its own supervisor: loopback,

@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/internal/addons"
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/control"
@@ -33,7 +34,7 @@ func Run(ctx context.Context, cfg Config) error {
 	p := cfg.paths()
 	// Ports are checked before anything is written, so that a server that
 	// cannot start leaves no trace.
-	if err := checkPortsFree(cfg); err != nil {
+	if err := checkPortsFree(cfg, v); err != nil {
 		return err
 	}
 	if !cfg.DisableAgent {
@@ -186,7 +187,7 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		PublicPort: cfg.HTTPSPort,
 	}
 
-	addonParts, addonsApplied, err := addonParts(cfg, v, p, client)
+	addonParts, addonsApplied, err := addonParts(cfg, v, p, addonDeps{client: client, certs: c, ca: ca, advertise: advertise, tunnels: tunnels})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,15 +227,20 @@ func ensureWritable(dataDir, serverDir string) error {
 	return os.Remove(probe.Name())
 }
 
-func checkPortsFree(cfg Config) error {
-	for _, check := range []struct {
+func checkPortsFree(cfg Config, v validated) error {
+	type check struct {
 		host string
 		port int
 		flag string
-	}{
+	}
+	checks := []check{
 		{bindHost(cfg), cfg.HTTPSPort, "--https-listen-port"},
 		{"127.0.0.1", cfg.apiserverPort(), "--https-listen-port (the apiserver uses the port after it)"},
-	} {
+	}
+	if !v.disabled.Has(addons.MetricsServer) {
+		checks = append(checks, check{bindHost(cfg), cfg.metricsPort(), "--https-listen-port (the metrics API uses the port two after it), or --disable metrics-server"})
+	}
+	for _, check := range checks {
 		l, err := net.Listen("tcp", net.JoinHostPort(check.host, strconv.Itoa(check.port)))
 		if err != nil {
 			return fmt.Errorf("port %d on %s is already in use (%v); stop what is using it or choose another with %s",

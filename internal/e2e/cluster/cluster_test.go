@@ -66,6 +66,7 @@ func TestE2ECluster(t *testing.T) {
 			t.Parallel()
 			a.startAgents(t)
 			t.Run("1_three_nodes_pods_services_nodeports", a.testNetwork)
+			t.Run("7_batteries_on_every_node_offline", a.testBatteries)
 			t.Run("2_logs_exec_through_server_port_only", a.testTunnel)
 			t.Run("4_node_name_taken_and_restarts", a.testIdentity)
 			t.Run("5_stopped_agent_pods_move_and_it_rejoins", a.testStopStart)

@@ -17,7 +17,12 @@
 //     `skiff token create --ttl 1m`, before and after it expires, and as the
 //     "other cluster" whose token cannot join A;
 //   - agents refused with their one clear line: a wrong token, another
-//     cluster's token, an agent token used to join a server.
+//     cluster's token, an agent token used to join a server;
+//   - the built-in addons on every node of A, with the Docker network
+//     internal (no way out, as on an offline edge box): the API and
+//     cluster DNS from a pod on each node, a local-path claim on an agent,
+//     a LoadBalancer Service on every node's IP, kubectl top nodes, and no
+//     image pulled.
 //
 // Containers and networks have a random suffix and are removed (with their
 // volumes) at the end; a failed test prints the log tail of every node and

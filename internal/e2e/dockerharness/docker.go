@@ -175,6 +175,8 @@ func (nw *Network) Addr(i int) string { return fmt.Sprintf("%s%d", nw.prefix, i)
 
 // CreateNetwork creates a user-defined bridge network (with the engine's
 // DNS for container names, as kind and k3d use) on a free 172.29.N.0/24,
+// internal (the nodes reach each other and the host, nothing beyond, as an
+// edge box with no way to a registry: what passes there works offline),
 // and removes it at the end of the test, after the containers created
 // later (cleanups run in reverse).
 func CreateNetwork(t *testing.T, name string) *Network {
@@ -184,7 +186,7 @@ func CreateNetwork(t *testing.T, name string) *Network {
 		n := 16 + rand.IntN(239)
 		prefix := fmt.Sprintf("172.29.%d.", n)
 		ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
-		out, err := Docker(ctx, nil, "network", "create",
+		out, err := Docker(ctx, nil, "network", "create", "--internal",
 			"--subnet", prefix+"0/24", "--ip-range", prefix+"128/25", "--gateway", prefix+"1", name)
 		cancel()
 		if err == nil {
