@@ -59,7 +59,7 @@ func TestE2EBadInput(t *testing.T) {
 		t.Run("unreachable_datastore_"+db.name, func(t *testing.T) {
 			t.Parallel()
 			c := newServerConfig(t)
-			closed := freePortPair(t) // nothing listens there
+			closed := freeServerPorts(t) // nothing listens there
 			ep := fmt.Sprintf(db.endpoint, closed)
 			r := runSkiff(t, 90*time.Second, nil, append(standardArgs(c), "--token", "e2e-secret", "--datastore-endpoint", ep)...)
 			expectUsageError(t, r, "datastore")
@@ -104,6 +104,37 @@ func TestE2EBadInput(t *testing.T) {
 		expectUsageError(t, r, "--flannel-backend", "vxlan, host-gw, none")
 		mustNotExist(t, c.DataDir, "an unknown flannel backend")
 	})
+
+	// A server refuses addon settings it cannot use before it writes
+	// anything; --disable is read from the config file too.
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		config string
+		want   []string
+	}{
+		{name: "unknown_disable_name", args: []string{"--disable", "coredns,traefik"},
+			want: []string{`--disable "traefik" is not a built-in addon`, "coredns, local-storage, servicelb, metrics-server"}},
+		{name: "unknown_disable_name_in_config_file", config: "disable:\n  - metrics-server\n  - dns\n",
+			want: []string{`--disable "dns" is not a built-in addon`}},
+		{name: "resolv_conf_missing", args: []string{"--resolv-conf", "/nonexistent/resolv.conf"},
+			want: []string{"--resolv-conf", "/nonexistent/resolv.conf"}},
+		{name: "relative_local_storage_path", args: []string{"--default-local-storage-path", "storage"},
+			want: []string{"--default-local-storage-path", "absolute"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newServerConfig(t)
+			args := append(standardArgs(c), tc.args...)
+			if tc.config != "" {
+				args[2] = writeFile(t, filepath.Join(c.Root, "config.yaml"), tc.config) // --config <file>
+			}
+			r := runSkiff(t, 30*time.Second, nil, args...)
+			expectUsageError(t, r, tc.want...)
+			mustNotExist(t, c.DataDir, tc.name)
+			mustNotExist(t, c.Kubeconfig, tc.name)
+		})
+	}
 
 	// An agent refuses what it cannot use before it contacts anything or
 	// writes its data dir.

@@ -114,9 +114,10 @@ func emptyConfig(root string) string {
 	return p
 }
 
-// freePortPair returns a port P such that P and P+1 are free on 127.0.0.1
-// (servers of these tests listen there only, so tests may run in parallel).
-func freePortPair(t *testing.T) int {
+// freeServerPorts returns a port P such that the ports a server uses from
+// P on are free on 127.0.0.1 (servers of these tests listen there only, so
+// tests may run in parallel).
+func freeServerPorts(t *testing.T) int {
 	t.Helper()
 	return harness.FreeServerPorts(t, "127.0.0.1")
 }
@@ -127,7 +128,7 @@ func newServerConfig(t *testing.T) *serverConfig {
 	c := &serverConfig{
 		Root:       root,
 		DataDir:    filepath.Join(root, "data"),
-		Port:       freePortPair(t),
+		Port:       freeServerPorts(t),
 		Kubeconfig: filepath.Join(root, "kubeconfig.yaml"),
 	}
 	c.Args = standardArgs(c)

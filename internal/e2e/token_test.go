@@ -228,7 +228,7 @@ func downKubeconfig(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	ca := writeFile(t, filepath.Join(dir, "ca.crt"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	port := freePortPair(t) // nothing listens there
+	port := freeServerPorts(t) // nothing listens there
 	return writeFile(t, filepath.Join(dir, "down.yaml"), fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:

@@ -42,10 +42,10 @@ func Run(ctx context.Context, cfg Config) error {
 		if _, err := containerd.LoadRegistries(cfg.PrivateRegistry); err != nil {
 			return fmt.Errorf("--private-registry: %w", err)
 		}
-		if cfg.ResolvConf != "" {
-			if err := kubelet.CheckResolvConf(cfg.ResolvConf); err != nil {
-				return fmt.Errorf("--resolv-conf: %w", err)
-			}
+	}
+	if cfg.ResolvConf != "" {
+		if err := kubelet.CheckResolvConf(cfg.ResolvConf); err != nil {
+			return fmt.Errorf("--resolv-conf: %w", err)
 		}
 	}
 	if err := ensureWritable(cfg.DataDir, p.server); err != nil {

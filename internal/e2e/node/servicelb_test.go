@@ -151,6 +151,30 @@ func TestE2ENodeServiceLB(t *testing.T) {
 			}
 		}
 	})
+
+	// Disabled, ServiceLB hands its Services back: the next start clears
+	// the ingress it set, so that another controller (MetalLB) can serve
+	// them, and kube-proxy stops answering on the node's address.
+	t.Run("disabled_clears_its_ingress", func(t *testing.T) {
+		n.Stop()
+		n.Args = append(n.Args, "--disable", "servicelb")
+		n.Start()
+		n := n.in(t)
+		ctx := within(t, 30*time.Second)
+		ok, err := poll(ctx, 500*time.Millisecond, func() (bool, error) {
+			return len(n.ingressOf("web2")) == 0, nil
+		})
+		if !ok {
+			t.Fatalf("web2 still has ingress %v 30 s after a start with --disable servicelb (%v)", n.ingressOf("web2"), err)
+		}
+		ok, _ = poll(ctx, 500*time.Millisecond, func() (bool, error) {
+			_, _, err := httpGet(url)
+			return err != nil, nil
+		})
+		if !ok {
+			t.Errorf("%s still answers with servicelb disabled", url)
+		}
+	})
 }
 
 // internalIP is the node's InternalIP, as its Node object says.
