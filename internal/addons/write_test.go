@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/api/meta"
 )
 
 var testValues = Values{
@@ -53,25 +52,17 @@ func TestWriteRendersEveryAddon(t *testing.T) {
 		if bytes.Contains(data, []byte("{{")) || bytes.Contains(data, []byte("<no value>")) {
 			t.Errorf("%s: a template action was left unrendered", path)
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		objects := 0
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if err.Error() == "EOF" {
-					break
-				}
-				t.Fatalf("%s: %v", path, err)
-			}
-			if u.Object == nil {
-				continue
-			}
-			if u.GetKind() == "" || u.GetName() == "" || u.GetAPIVersion() == "" {
-				t.Errorf("%s: an object without apiVersion, kind or name: %v", path, u.Object)
-			}
-			objects++
+		objs, err := Objects(name, testValues)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if objects == 0 {
+		for _, o := range objs {
+			m, err := meta.Accessor(o)
+			if err != nil || m.GetName() == "" {
+				t.Errorf("%s: an object without a name: %v (%v)", path, o, err)
+			}
+		}
+		if len(objs) == 0 {
 			t.Errorf("%s holds no object", path)
 		}
 	}

@@ -1,15 +1,9 @@
 package clusterdns
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"go/parser"
 	"go/token"
-	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +13,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/skiff-k8s/skiff/internal/addons"
 )
@@ -31,19 +21,10 @@ import (
 // package and the CoreDNS binary expect of it.
 func TestCoreDNSManifest(t *testing.T) {
 	v := addons.Values{ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local", CoreDNSImage: "docker.io/coredns/coredns:1.15.0"}
-	others := addons.Disabled{}
-	for _, name := range addons.Names {
-		others[name] = name != addons.CoreDNS
-	}
-	dir := t.TempDir()
-	if err := addons.Write(dir, v, others); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, addons.CoreDNS+".yaml"))
+	objs, err := addons.Objects(addons.CoreDNS, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs := decodeStrict(t, data)
 
 	var cm *corev1.ConfigMap
 	var dep *appsv1.Deployment
@@ -91,30 +72,6 @@ func TestCoreDNSManifest(t *testing.T) {
 	}
 	if custom := volumes[CustomConfigMapName]; custom == nil || custom.Optional == nil || !*custom.Optional {
 		t.Errorf("the %s volume must be optional: %+v", CustomConfigMapName, custom)
-	}
-}
-
-func decodeStrict(t *testing.T, data []byte) []runtime.Object {
-	t.Helper()
-	codecs := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var objs []runtime.Object
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return objs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
-			continue
-		}
-		obj, _, err := codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		if err != nil {
-			t.Fatalf("decoding %s: %v", doc, err)
-		}
-		objs = append(objs, obj)
 	}
 }
 
@@ -167,14 +124,4 @@ func linkedDirectives(t *testing.T) []string {
 		t.Fatal("scripts/coredns/main.go links no plugins")
 	}
 	return dirs
-}
-
-func stripComments(doc []byte) []byte {
-	var out [][]byte
-	for _, l := range bytes.Split(doc, []byte("\n")) {
-		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
-			out = append(out, l)
-		}
-	}
-	return bytes.Join(out, []byte("\n"))
 }

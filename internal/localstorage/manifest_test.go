@@ -1,83 +1,39 @@
 package localstorage
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
-	"io"
-	"os"
 	"reflect"
 	"testing"
-	"text/template"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
-)
 
-// The addon's manifest, which the deploy controller applies on the server.
-const manifestPath = "../addons/manifests/local-storage.yaml"
+	"github.com/skiff-k8s/skiff/internal/addons"
+)
 
 // The manifest holds the class this package serves and exactly the rights
 // its API calls need (informers list and watch; get, create and delete
 // volumes; Events), for the group every node's credentials carry.
 func TestManifest(t *testing.T) {
-	raw, err := os.ReadFile(manifestPath)
+	objs, err := addons.Objects(addons.LocalStorage, addons.Values{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A Go template without actions: it renders to itself.
-	tmpl, err := template.New("local-storage.yaml").Option("missingkey=error").Parse(string(raw))
-	if err != nil {
-		t.Fatalf("the manifest is not a valid template: %v", err)
-	}
-	var rendered bytes.Buffer
-	if err := tmpl.Execute(&rendered, struct{}{}); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(rendered.Bytes(), raw) {
-		t.Error("the manifest has template actions; it needs none")
-	}
-
 	var (
 		class   *storagev1.StorageClass
 		role    *rbacv1.ClusterRole
 		binding *rbacv1.ClusterRoleBinding
 	)
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &tm); err != nil {
-			t.Fatal(err)
-		}
-		var into any
-		switch tm.Kind {
-		case "StorageClass":
-			class = &storagev1.StorageClass{}
-			into = class
-		case "ClusterRole":
-			role = &rbacv1.ClusterRole{}
-			into = role
-		case "ClusterRoleBinding":
-			binding = &rbacv1.ClusterRoleBinding{}
-			into = binding
-		case "":
-			continue // a comment-only document
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *storagev1.StorageClass:
+			class = o
+		case *rbacv1.ClusterRole:
+			role = o
+		case *rbacv1.ClusterRoleBinding:
+			binding = o
 		default:
-			t.Fatalf("unexpected %s in the manifest", tm.Kind)
-		}
-		if err := yaml.UnmarshalStrict(doc, into); err != nil {
-			t.Fatalf("%s: %v", tm.Kind, err)
+			t.Fatalf("unexpected %T in the manifest", o)
 		}
 	}
 	if class == nil || role == nil || binding == nil {

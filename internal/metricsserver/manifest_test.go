@@ -1,89 +1,44 @@
 package metricsserver
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
-	"errors"
-	"io"
-	"os"
 	"reflect"
 	"testing"
-	"text/template"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/skiff-k8s/skiff/internal/addons"
 )
-
-// The addon's manifest, which the deploy controller applies on the server.
-const manifestPath = "../addons/manifests/metrics-server.yaml"
-
-// manifestValues are the fields of addons.Values the manifest uses.
-type manifestValues struct {
-	ServerCABase64 string
-	MetricsPort    int
-}
 
 // The manifest declares exactly the APIService, the selector-less Service
 // whose endpoints this package publishes, and the aggregated reader role,
 // as upstream ships them, with the server CA as caBundle; every field
 // parses strictly.
 func TestManifest(t *testing.T) {
-	raw, err := os.ReadFile(manifestPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, ca := testPKI(t)
-	tmpl, err := template.New("metrics-server.yaml").Option("missingkey=error").Parse(string(raw))
+	objs, err := addons.Objects(addons.MetricsServer, addons.Values{ServerCABase64: base64.StdEncoding.EncodeToString(ca.CertPEM), MetricsPort: 6445})
 	if err != nil {
-		t.Fatalf("the manifest is not a valid template: %v", err)
-	}
-	var rendered bytes.Buffer
-	if err := tmpl.Execute(&rendered, manifestValues{ServerCABase64: base64.StdEncoding.EncodeToString(ca.CertPEM), MetricsPort: 6445}); err != nil {
 		t.Fatal(err)
 	}
-
 	var (
 		apiService *apiregistrationv1.APIService
 		svc        *corev1.Service
 		role       *rbacv1.ClusterRole
 	)
-	r := utilyaml.NewYAMLReader(bufio.NewReader(&rendered))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &tm); err != nil {
-			t.Fatal(err)
-		}
-		var into any
-		switch tm.Kind {
-		case "APIService":
-			apiService = &apiregistrationv1.APIService{}
-			into = apiService
-		case "Service":
-			svc = &corev1.Service{}
-			into = svc
-		case "ClusterRole":
-			role = &rbacv1.ClusterRole{}
-			into = role
-		case "":
-			continue // a comment-only document
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *apiregistrationv1.APIService:
+			apiService = o
+		case *corev1.Service:
+			svc = o
+		case *rbacv1.ClusterRole:
+			role = o
 		default:
-			t.Fatalf("unexpected %s in the manifest", tm.Kind)
-		}
-		if err := yaml.UnmarshalStrict(doc, into); err != nil {
-			t.Fatalf("%s: %v", tm.Kind, err)
+			t.Fatalf("unexpected %T in the manifest", o)
 		}
 	}
 	if apiService == nil || svc == nil || role == nil {

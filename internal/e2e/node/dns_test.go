@@ -39,32 +39,7 @@ kind: Namespace
 metadata:
   name: e2e-dns-other
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: client
-  namespace: e2e-dns
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: client
-  template:
-    metadata:
-      labels:
-        app: client
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: http
-        image: ` + testImage + `
-        imagePullPolicy: IfNotPresent
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: 8080
-          periodSeconds: 1
----
+` + clientDeployment("e2e-dns") + `---
 apiVersion: v1
 kind: Service
 metadata:

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -117,31 +118,63 @@ func (o *outside) Listen(t *testing.T) *recorder {
 }
 
 func listenIn(ns, network, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := inNetns(ns, func() error {
+		var err error
+		l, err = net.Listen(network, addr)
+		return err
+	}, func() {
+		if l != nil {
+			l.Close()
+		}
+	})
+	return l, err
+}
+
+// dialIn dials addr from inside the network namespace ns; the socket stays
+// there afterwards.
+func dialIn(ctx context.Context, ns, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := inNetns(ns, func() error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	}, func() {
+		if c != nil {
+			c.Close()
+		}
+	})
+	return c, err
+}
+
+// inNetns runs open (which opens a socket) on one locked thread moved into
+// the network namespace ns, and moves the thread back. A socket belongs to
+// the namespace it was made in. When the thread cannot return, undo closes
+// what open opened and the thread stays locked, so that it ends with the
+// goroutine instead of serving others in the wrong namespace.
+func inNetns(ns string, open func() error, undo func()) error {
 	target, err := os.Open("/run/netns/" + ns)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer target.Close()
 	runtime.LockOSThread()
 	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 	if err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return err
 	}
 	defer orig.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("setns: %w", err)
+		return fmt.Errorf("setns: %w", err)
 	}
-	l, lerr := net.Listen(network, addr)
+	openErr := open()
 	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// This thread is in the wrong namespace: leave it locked, so that
-		// it ends with the goroutine instead of serving others.
-		if l != nil {
-			l.Close()
-		}
-		return nil, fmt.Errorf("setns back: %w", err)
+		undo()
+		return fmt.Errorf("setns back: %w", err)
 	}
 	runtime.UnlockOSThread()
-	return l, lerr
+	return openErr
 }

@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -247,37 +244,4 @@ func (n *node) waitEvent(name, reason string, d time.Duration) corev1.Event {
 		n.t.Fatalf("no %s Event about Service %s/%s within %v (%v); events:\n%s", reason, lbNS, name, d, err, tailString(ev, 20))
 	}
 	return *found
-}
-
-// dialIn dials addr from inside the network namespace ns: the socket is
-// made there by one locked thread, and stays there afterwards.
-func dialIn(ctx context.Context, ns, network, addr string) (net.Conn, error) {
-	target, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		return nil, err
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("setns: %w", err)
-	}
-	var d net.Dialer
-	c, dialErr := d.DialContext(ctx, network, addr)
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// This thread is in the wrong namespace: leave it locked, so that
-		// it ends with the goroutine instead of serving others.
-		if c != nil {
-			c.Close()
-		}
-		return nil, fmt.Errorf("setns back: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return c, dialErr
 }

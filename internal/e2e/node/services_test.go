@@ -38,32 +38,7 @@ spec:
   - port: 80
     targetPort: 8080
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: client
-  namespace: e2e-svc
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: client
-  template:
-    metadata:
-      labels:
-        app: client
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: http
-        image: ` + testImage + `
-        imagePullPolicy: IfNotPresent
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: 8080
-          periodSeconds: 1
-`
+` + clientDeployment("e2e-svc")
 
 // TestE2ENodeServices: a ClusterIP Service answers from the host and from
 // another pod (by its IP: there is no cluster DNS yet); a NodePort Service

@@ -1,0 +1,67 @@
+package addons
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+)
+
+// Objects renders an addon's manifest with v and decodes it strictly into
+// typed objects (an unknown or misspelt field is an error), so that a
+// package can check the manifest it relies on as the deploy controller
+// will apply it.
+func Objects(name string, v Values) ([]runtime.Object, error) {
+	tmpl, err := manifests.ReadFile("manifests/" + name + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("the %s addon has no manifest: %w", name, err)
+	}
+	data, err := render(name+".yaml", string(tmpl), v)
+	if err != nil {
+		return nil, err
+	}
+	s := runtime.NewScheme()
+	if err := clientscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := apiregistrationv1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	decode := serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer().Decode
+	var objs []runtime.Object
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s.yaml: %w", name, err)
+		}
+		if onlyComments(doc) {
+			continue
+		}
+		obj, _, err := decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s.yaml: %w", name, err)
+		}
+		objs = append(objs, obj)
+	}
+}
+
+func onlyComments(doc []byte) bool {
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' && !bytes.Equal(line, []byte("---")) {
+			return false
+		}
+	}
+	return true
+}
