@@ -3,7 +3,7 @@
 // (bundle.tar.zst, unpacked by internal/bundle, and its sha256 in
 // bundle.tar.zst.sha256), the pause image (pause.tar, imported into
 // containerd at start), and the images the built-in addons run
-// (images/*.tar.zst, imported beside it; see AddonImages).
+// (images/*.tar, imported beside it; see AddonImages).
 //
 // The files are generated and not in git: scripts/build runs scripts/bundle
 // before compiling, and a fresh checkout must run scripts/build (or

@@ -7,14 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // addonSuffix marks an addon image in Config.AddonImages, and sumSuffix the
 // file beside it that holds its sha256.
 const (
-	addonSuffix = ".tar.zst"
+	addonSuffix = ".tar"
 	sumSuffix   = ".sha256"
 )
 
@@ -77,18 +75,7 @@ func readSum(fsys fs.FS, path string) (int64, bool) {
 	return int64(binary.BigEndian.Uint64(sum[:8])), true
 }
 
-// openAddonImage streams the image tarball at path in fsys, decompressed.
+// openAddonImage opens the image tarball at path in fsys.
 func openAddonImage(fsys fs.FS, path string) (io.ReadCloser, error) {
-	f, err := fsys.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	// One decoding goroutine: an import is bound by containerd's writes,
-	// and the default (one per CPU) buffers a block per goroutine.
-	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
+	return fsys.Open(path)
 }

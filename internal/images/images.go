@@ -58,10 +58,10 @@ type Config struct {
 	// PauseImageName names it; default registry.k8s.io/pause:3.10.
 	PauseImageName string
 	// AddonImages holds the images the built-in addons run
-	// (embedded.AddonImages): every <name>.tar.zst in it, at any depth, is
-	// a zstd-compressed image tarball, imported under the names it holds
-	// and pinned, like the pause image, since no registry may give it
-	// back. The sha256 in <name>.tar.zst.sha256 beside it, when there is
+	// (embedded.AddonImages): every <name>.tar in it, at any depth, is an
+	// image tarball, imported under the names it holds and pinned, like
+	// the pause image, since no registry may give it back. The sha256 in
+	// <name>.tar.sha256 beside it, when there is
 	// one, is how a later start knows it unchanged without reading it. One
 	// that cannot be imported is logged and skipped: its addon's pods
 	// cannot start, but the node does. nil imports none.

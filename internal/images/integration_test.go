@@ -103,7 +103,7 @@ func TestIntegrationEmbeddedImages(t *testing.T) {
 		}
 	}
 	st := loadState(cfg.StateFile)
-	if names, ok := st["embedded:images/coredns.tar.zst"]; !ok || len(names.Images) == 0 {
+	if names, ok := st["embedded:images/coredns.tar"]; !ok || len(names.Images) == 0 {
 		t.Errorf("the state file does not record the CoreDNS image: %v", st)
 	}
 

@@ -8,10 +8,10 @@
 //
 // -name may be repeated: the image is then imported under every name.
 //
-// -layer-compression none stores the layer as a plain tar, for an image
-// that is itself compressed whole (the addon images skiff embeds zstd the
-// tarball: zstd of a plain binary is smaller than gzip of it, and zstd of a
-// tarball whose layer is gzip saves nothing). -cap /path=net_bind_service
+// -layer-compression zstd compresses the layer with the zstd command at
+// level 19 (what skiff's addon images use: smaller than gzip, and
+// containerd keeps the compressed blob and decompresses it fast when it
+// unpacks); none stores a plain tar. -cap /path=net_bind_service
 // gives a file that capability (as setcap cap_net_bind_service=+ep does),
 // recorded in the layer as the security.capability xattr: a non-root
 // process may then bind ports below 1024 if its container allows the
@@ -35,6 +35,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"runtime"
 	"slices"
@@ -49,6 +50,7 @@ const (
 	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
 	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
 	mediaTypeLayerTar = "application/vnd.oci.image.layer.v1.tar"
+	mediaTypeLayerZst = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 	annotationRefName   = "org.opencontainers.image.ref.name"
 	annotationImageName = "io.containerd.image.name"
@@ -110,8 +112,9 @@ type Options struct {
 	User       string
 	Expose     []string // "8080/tcp"
 	Files      []File
-	// UncompressedLayer stores the layer as a plain tar instead of gzip.
-	UncompressedLayer bool
+	// LayerCompression is gzip (the default when empty), zstd (through the
+	// zstd command, level 19) or none.
+	LayerCompression string
 }
 
 type descriptor struct {
@@ -184,6 +187,34 @@ func newBlob(data []byte) blob {
 
 func (b blob) path() string { return "blobs/sha256/" + strings.TrimPrefix(b.digest, "sha256:") }
 
+// compressLayer compresses the layer tar as asked, the same input always
+// to the same bytes: gzip with no name and a zero time in its header, zstd
+// single-threaded.
+func compressLayer(layerTar []byte, how string) (blob, string, error) {
+	switch how {
+	case "none":
+		return newBlob(layerTar), mediaTypeLayerTar, nil
+	case "zstd":
+		cmd := exec.Command("zstd", "-19", "-q", "-c", "-T1")
+		cmd.Stdin = bytes.NewReader(layerTar)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			return blob{}, "", fmt.Errorf("compressing the layer with the zstd command (Debian: apt-get install zstd): %v: %s", err, errOut.String())
+		}
+		return newBlob(out.Bytes()), mediaTypeLayerZst, nil
+	case "", "gzip":
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(layerTar)
+		if err := zw.Close(); err != nil {
+			return blob{}, "", fmt.Errorf("compressing the layer: %w", err)
+		}
+		return newBlob(gz.Bytes()), mediaTypeLayer, nil
+	}
+	return blob{}, "", fmt.Errorf("layer compression %q: want gzip, zstd or none", how)
+}
+
 // Write writes the image tarball described by o to w.
 func Write(w io.Writer, o Options) error {
 	if err := validate(o); err != nil {
@@ -194,15 +225,9 @@ func Write(w io.Writer, o Options) error {
 		return err
 	}
 	diffID := newBlob(layerTar).digest
-	layerBlob, layerType := newBlob(layerTar), mediaTypeLayerTar
-	if !o.UncompressedLayer {
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz) // no name and a zero time in the header: reproducible
-		zw.Write(layerTar)
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("compressing the layer: %w", err)
-		}
-		layerBlob, layerType = newBlob(gz.Bytes()), mediaTypeLayer
+	layerBlob, layerType, err := compressLayer(layerTar, o.LayerCompression)
+	if err != nil {
+		return err
 	}
 
 	cfg := config{Created: epoch.Format(time.RFC3339), Architecture: o.Arch, OS: o.OS}
@@ -399,7 +424,6 @@ func main() {
 		out                         string
 		names, entrypoint, cmd, env list
 		expose, files, caps         list
-		layerCompression            string
 	)
 	flag.Var(&names, "name", "full image reference, such as registry.k8s.io/pause:3.10; repeatable")
 	flag.StringVar(&out, "o", "", "output tarball")
@@ -412,17 +436,9 @@ func main() {
 	flag.Var(&expose, "expose", "exposed port such as 8080/tcp; repeatable")
 	flag.Var(&files, "file", "/path/in/image=source; repeatable")
 	flag.Var(&caps, "cap", "/path/in/image=capability[,capability]: file capabilities, as setcap cap_NAME=+ep; repeatable")
-	flag.StringVar(&layerCompression, "layer-compression", "gzip", "gzip, or none for a plain tar layer")
+	flag.StringVar(&o.LayerCompression, "layer-compression", "gzip", "gzip, zstd (the zstd command, level 19) or none for a plain tar layer")
 	flag.Parse()
 	o.Names, o.Entrypoint, o.Cmd, o.Env, o.Expose = names, entrypoint, cmd, env, expose
-	switch layerCompression {
-	case "gzip":
-	case "none":
-		o.UncompressedLayer = true
-	default:
-		fmt.Fprintf(os.Stderr, "ociimage: -layer-compression %q: want gzip or none\n", layerCompression)
-		os.Exit(2)
-	}
 
 	if err := run(o, out, files, caps); err != nil {
 		fmt.Fprintln(os.Stderr, "ociimage:", err)

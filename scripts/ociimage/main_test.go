@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/klauspost/compress/zstd"
 	"io"
 	"os"
 	"os/exec"
@@ -205,7 +206,7 @@ func TestRefusesBadInput(t *testing.T) {
 // given capabilities carries them as the xattr setcap would write.
 func TestUncompressedLayerWithCapability(t *testing.T) {
 	o := testOptions(t)
-	o.UncompressedLayer = true
+	o.LayerCompression = "none"
 	o.Files[1].Caps = []string{"net_bind_service"}
 	files := readTar(t, bytes.NewReader(writeImage(t, o)))
 	var idx index
@@ -251,6 +252,47 @@ func TestUncompressedLayerWithCapability(t *testing.T) {
 	o.Files[1].Caps = []string{"sys_everything"}
 	if err := Write(io.Discard, o); err == nil || !strings.Contains(err.Error(), "net_bind_service") {
 		t.Errorf("an unknown capability: %v, want an error listing the known ones", err)
+	}
+}
+
+// A zstd layer is declared as one, and decompresses to the tar its
+// diff_id names.
+func TestZstdLayer(t *testing.T) {
+	if _, err := exec.LookPath("zstd"); err != nil {
+		t.Fatal("the zstd command is missing: scripts/deps installs it (Debian: zstd)")
+	}
+	o := testOptions(t)
+	o.LayerCompression = "zstd"
+	files := readTar(t, bytes.NewReader(writeImage(t, o)))
+	var idx index
+	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(blobAt(t, files, idx.Manifests[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	var cfg config
+	if err := json.Unmarshal(blobAt(t, files, m.Config), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != mediaTypeLayerZst {
+		t.Fatalf("layers %+v: want one %s", m.Layers, mediaTypeLayerZst)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(blobAt(t, files, m.Layers[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := newBlob(plain).digest; got != cfg.RootFS.DiffIDs[0] {
+		t.Errorf("the decompressed layer's digest is %s, want its diff_id %s", got, cfg.RootFS.DiffIDs[0])
+	}
+	if !bytes.Equal(writeImage(t, o), writeImage(t, o)) {
+		t.Error("two writes of the same zstd image differ")
 	}
 }
 

@@ -18,10 +18,20 @@
 //	GET /lookup?name=N  resolves N with Go's resolver, which reads the pod's
 //	    [&type=A|AAAA]  /etc/resolv.conf (search path, ndots) as libc does,
 //	                    and answers 200 with the addresses, one a line,
-//	                    sorted; or 502 with the error: cluster DNS
+//	                    sorted; or 502 with the error: cluster DNS.
+//	                    Concurrent requests each look up on their own.
 //	GET /write?path=P&data=D  writes D to the file P (mode 0644) as the
 //	                    container's user, and answers "ok": volumes
 //	GET /read?path=P    the content of the file P, or 404 with the error
+//	GET /dnsload?server=IP[:53]&name=N  sends DNS A queries for N over
+//	    [&duration=10s][&concurrency=4] UDP to the server for the
+//	                    duration, from that many workers, each sending
+//	                    its next query once its last is answered or timed
+//	                    out (1 s); answers JSON: queries, answered (with
+//	                    an A record), errors (the rest), qps (answered a
+//	                    second), p50_ms, p99_ms and max_ms of the
+//	                    answered, rcodes, and the first error: cluster
+//	                    DNS under load
 //
 // Each request is logged to stdout as one line. Run as "testimage exit N" it
 // prints a line and exits with code N, to test restarts.
@@ -134,6 +144,7 @@ func routes() http.Handler {
 	})
 	mux.HandleFunc("GET /api", inClusterAPI)
 	mux.HandleFunc("GET /lookup", lookup)
+	mux.HandleFunc("GET /dnsload", dnsLoad)
 	// Volumes: a pod writes, a later pod reads it back.
 	mux.HandleFunc("GET /write", func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Query().Get("path")
@@ -169,7 +180,10 @@ func lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	ips, err := net.DefaultResolver.LookupIP(ctx, network, name)
+	// A resolver of its own: net.DefaultResolver merges concurrent lookups
+	// of one name into one, so a query lost while cluster DNS was starting
+	// would hold every later request until its 5 s timeout.
+	ips, err := new(net.Resolver).LookupIP(ctx, network, name)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return

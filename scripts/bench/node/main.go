@@ -20,30 +20,22 @@ package main
 import (
 	"github.com/skiff-k8s/skiff/scripts/bench/benchutil"
 
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 const (
@@ -96,79 +88,30 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("test image: %w (scripts/build makes it, or pass -image)", err)
 	}
-	if busy := runningSkiffs(); len(busy) > 0 {
-		return fmt.Errorf("skiff already runs on this host, and the bench ends with skiff killall: stop it first\n%s", strings.Join(busy, "\n"))
-	}
-
-	// Short: kine's unix socket lives under <dir>/data/server.
-	dir, err := os.MkdirTemp("/tmp", "skbn")
-	if err != nil {
+	if err := benchutil.RefuseIfRunning(); err != nil {
 		return err
 	}
-	dataDir := filepath.Join(dir, "data")
-	defer func() {
-		killall(bin, dataDir)
-		if o.keep {
-			fmt.Fprintln(os.Stderr, "kept", dir)
-		} else if err := os.RemoveAll(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: removing", dir+":", err)
-		}
-	}()
-	imagesDir := filepath.Join(dataDir, "agent", "images")
-	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(imagesDir, filepath.Base(o.imageTar)), image, 0o644); err != nil {
-		return err
-	}
-
-	port, err := benchutil.FreeServerPorts()
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig.yaml")
-	logPath := filepath.Join(dir, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	nodeName := fmt.Sprintf("skiff-bench-%d", os.Getpid())
-	cmd := exec.Command(bin, "server",
-		"--data-dir", dataDir,
-		"--https-listen-port", strconv.Itoa(port),
-		"--write-kubeconfig", kubeconfig,
-		"--node-name", nodeName)
+	var args []string
 	if o.pprof != "" {
-		cmd.Args = append(cmd.Args, "--kube-apiserver-arg=profiling=true")
+		args = append(args, "--kube-apiserver-arg=profiling=true")
 	}
-	cmd.Args = append(cmd.Args, o.args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	began := time.Now()
-	if err := cmd.Start(); err != nil {
+	srv, err := benchutil.StartServer(benchutil.ServerConfig{
+		Bin:    bin,
+		Images: map[string][]byte{filepath.Base(o.imageTar): image},
+		Args:   append(args, o.args...),
+		Keep:   o.keep,
+	})
+	if err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	fail := func(err error) error { return fmt.Errorf("%w\n%s", err, benchutil.Tail(logPath, 25)) }
+	defer srv.Cleanup()
 
 	// Phase 1: node Ready and the first pod Running, both from exec.
-	pctx, cancel := context.WithTimeout(ctx, o.timeout)
+	pctx, cancel := srv.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	gone := make(chan struct{}) // closed when the server has exited
-	var stopping atomic.Bool
-	go func() {
-		err := <-exited
-		if ctx.Err() == nil && !stopping.Load() {
-			fmt.Fprintf(os.Stderr, "bench: skiff server exited: %v\n", err)
-		}
-		close(gone)
-		cancel()
-	}()
-	client, err := waitClient(pctx, kubeconfig)
+	client, err := benchutil.WaitClient(pctx, srv.Kubeconfig)
 	if err != nil {
-		return fail(fmt.Errorf("kubeconfig: %w", err))
+		return srv.Fail(fmt.Errorf("kubeconfig: %w", err))
 	}
 	var nodeReady, firstRunning time.Duration
 	var nodeErr, podErr error
@@ -176,22 +119,22 @@ func run(ctx context.Context, o options) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		nodeErr = benchutil.WaitNodeReady(pctx, client, nodeName, nil)
-		nodeReady = time.Since(began)
+		nodeErr = benchutil.WaitNodeReady(pctx, client, srv.NodeName, nil)
+		nodeReady = time.Since(srv.Began)
 	}()
 	go func() {
 		defer wg.Done()
 		podErr = firstPod(pctx, client, testImage)
-		firstRunning = time.Since(began)
+		firstRunning = time.Since(srv.Began)
 	}()
 	wg.Wait()
 	if nodeErr != nil {
-		return fail(fmt.Errorf("node Ready: %w", nodeErr))
+		return srv.Fail(fmt.Errorf("node Ready: %w", nodeErr))
 	}
 	if podErr != nil {
-		return fail(fmt.Errorf("first pod: %w", podErr))
+		return srv.Fail(fmt.Errorf("first pod: %w", podErr))
 	}
-	readyLog := logTime(logPath, "skiff server is ready", began)
+	readyLog := benchutil.LogTime(srv.Log, "skiff server is ready", srv.Began)
 	fmt.Fprintf(os.Stderr, "node Ready %s, first pod Running %s after exec\n", benchutil.FmtDur(nodeReady), benchutil.FmtDur(firstRunning))
 
 	// Phase 2: start latency, one pod at a time, then in a burst.
@@ -202,36 +145,26 @@ func run(ctx context.Context, o options) error {
 	var seq latencies
 	if o.seq > 0 {
 		if seq, err = seqLatency(pctx, client, o.seq, podImage); err != nil {
-			return fail(fmt.Errorf("pod start latency, one after another: %w", err))
+			return srv.Fail(fmt.Errorf("pod start latency, one after another: %w", err))
 		}
 		fmt.Fprintf(os.Stderr, "one after another: p50 %s p99 %s\n", benchutil.FmtDur(seq.p(50)), benchutil.FmtDur(seq.p(99)))
 	}
 	lat, err := podLatency(pctx, client, o.pods, podImage)
 	if err != nil {
-		return fail(fmt.Errorf("pod start latency: %w", err))
+		return srv.Fail(fmt.Errorf("pod start latency: %w", err))
 	}
 
 	// Phase 3: idle, then memory, and the CPU used over the idle's second
 	// half (the first has the burst's tail and the governor's release).
 	fmt.Fprintf(os.Stderr, "%d pods Running; idling %s\n", o.pods+1, o.idle)
-	idle := func(d time.Duration) error {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-gone:
-			return fail(errors.New("skiff server exited while idle"))
-		case <-time.After(d):
-			return nil
-		}
-	}
-	if err := idle(o.idle / 2); err != nil {
+	if err := srv.Idle(ctx, o.idle/2); err != nil {
 		return err
 	}
-	halfway := readMemory(cmd.Process.Pid)
-	if err := idle(o.idle - o.idle/2); err != nil {
+	halfway := readMemory(srv.Cmd.Process.Pid)
+	if err := srv.Idle(ctx, o.idle-o.idle/2); err != nil {
 		return err
 	}
-	mem := readMemory(cmd.Process.Pid)
+	mem := readMemory(srv.Cmd.Process.Pid)
 
 	benchutil.PrintMachine()
 	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
@@ -248,35 +181,27 @@ func run(ctx context.Context, o options) error {
 		o.pods, podImage, benchutil.FmtDur(lat.creating), benchutil.FmtDur(lat.p(50)), benchutil.FmtDur(lat.p(99)), benchutil.FmtDur(lat.sorted[0]), benchutil.FmtDur(lat.sorted[len(lat.sorted)-1]), benchutil.FmtDur(lat.span))
 	fmt.Printf("idle RSS after %s with %d pods:\n", o.idle, o.pods+1)
 	fmt.Printf("                          RSS     anon      PSS  (MiB)\n")
-	row := func(name string, g memGroup) {
-		fmt.Printf("  %-18s %8.1f %8.1f %8.1f\n", name, g.rss, g.anon, g.pss)
+	row := func(name string, u benchutil.Usage) {
+		fmt.Printf("  %-18s %8.1f %8.1f %8.1f\n", name, u.RSS, u.Anon, u.PSS)
 	}
 	row("skiff server", mem.server)
 	row("containerd", mem.containerd)
-	row("skiff+containerd", memGroup{rss: mem.server.rss + mem.containerd.rss, anon: mem.server.anon + mem.containerd.anon, pss: mem.server.pss + mem.containerd.pss})
-	row(fmt.Sprintf("%d shims", mem.shims.n), mem.shims)
-	per := math.Max(1, float64(mem.shims.n))
-	row("  per shim", memGroup{rss: mem.shims.rss / per, anon: mem.shims.anon / per, pss: mem.shims.pss / per})
-	row(fmt.Sprintf("%d in containers", mem.containers.n), mem.containers)
+	row("skiff+containerd", mem.server.Plus(mem.containerd))
+	row(fmt.Sprintf("%d shims", mem.shims.N), mem.shims)
+	row("  per shim", mem.shims.Per(mem.shims.N))
+	row(fmt.Sprintf("%d in containers", mem.containers.N), mem.containers)
 	second := (o.idle - o.idle/2).Seconds()
-	cores := func(g, g0 memGroup) float64 { return (g.cpu - g0.cpu) / second }
 	fmt.Printf("idle CPU over the last %s, cores: skiff server %.3f, containerd %.3f, %d shims %.3f\n",
-		o.idle-o.idle/2, cores(mem.server, halfway.server), cores(mem.containerd, halfway.containerd), mem.shims.n, cores(mem.shims, halfway.shims))
+		o.idle-o.idle/2, mem.server.Cores(halfway.server, second), mem.containerd.Cores(halfway.containerd, second), mem.shims.N, mem.shims.Cores(halfway.shims, second))
 	// Profiles after the figures: a failed download must not lose them.
 	if o.pprof != "" {
-		if err := saveProfiles(ctx, client, o.pprof); err != nil {
+		if err := benchutil.SaveProfiles(ctx, client, o.pprof); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: saving profiles:", err)
 		}
 	}
 
 	// Stop like a user would, then killall (deferred) cleans the host.
-	stopping.Store(true)
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-gone:
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	srv.Stop()
 	return nil
 }
 
@@ -286,87 +211,16 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, " ") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-// saveProfiles saves the server process's heap and goroutine profiles,
-// served by the apiserver (all of the server's parts share its process).
-func saveProfiles(ctx context.Context, c kubernetes.Interface, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, p := range []struct{ file, path, debug string }{
-		{"heap.pprof", "/debug/pprof/heap", "0"},
-		{"heap.txt", "/debug/pprof/heap", "1"},
-		{"goroutine.pprof", "/debug/pprof/goroutine", "0"},
-		{"goroutines.txt", "/debug/pprof/goroutine", "1"},
-	} {
-		data, err := c.CoreV1().RESTClient().Get().AbsPath(p.path).Param("debug", p.debug).DoRaw(ctx)
-		if err != nil {
-			return fmt.Errorf("profile %s: %w", p.path, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, p.file), data, 0o644); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(os.Stderr, "profiles saved in", dir)
-	return nil
-}
-
-// waitClient waits for the admin kubeconfig and a client from it.
-func waitClient(ctx context.Context, path string) (kubernetes.Interface, error) {
-	for {
-		if _, err := os.Stat(path); err == nil {
-			if cfg, err := clientcmd.BuildConfigFromFlags("", path); err == nil {
-				cfg.QPS, cfg.Burst = 500, 1000
-				return kubernetes.NewForConfig(cfg)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func podSpec(name, image string, labels map[string]string) *corev1.Pod {
-	zero := int64(0)
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: &zero,
-			Containers: []corev1.Container{{
-				Name: "c", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
-			}},
-		},
-	}
-}
-
 // firstPod creates a pod as soon as the API accepts it (the default
 // ServiceAccount appears some seconds after the API serves) and waits until
 // it runs.
 func firstPod(ctx context.Context, c kubernetes.Interface, image string) error {
-	pods := c.CoreV1().Pods(namespace)
-	for {
-		_, err := pods.Create(ctx, podSpec("bench-first", image, map[string]string{"bench": "first"}), metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last create error: %v)", ctx.Err(), err)
-		case <-time.After(20 * time.Millisecond):
-		}
+	pod := benchutil.PodSpec("bench-first", image, map[string]string{"bench": "first"})
+	if err := benchutil.CreateWhenAccepted(ctx, c, namespace, pod); err != nil {
+		return err
 	}
-	for {
-		p, err := pods.Get(ctx, "bench-first", metav1.GetOptions{})
-		if err == nil && p.Status.Phase == corev1.PodRunning {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	_, err := benchutil.WaitPod(ctx, c, namespace, "bench-first", benchutil.Running)
+	return err
 }
 
 type latencies struct {
@@ -397,7 +251,7 @@ func seqLatency(ctx context.Context, c kubernetes.Interface, n int, image string
 	for i := range n {
 		name := fmt.Sprintf("bench-seq-%03d", i)
 		start := time.Now()
-		if _, err := pods.Create(ctx, podSpec(name, image, map[string]string{"bench": "seq"}), metav1.CreateOptions{}); err != nil {
+		if _, err := pods.Create(ctx, benchutil.PodSpec(name, image, map[string]string{"bench": "seq"}), metav1.CreateOptions{}); err != nil {
 			return latencies{}, fmt.Errorf("creating %s: %w", name, err)
 		}
 		for running := false; !running; {
@@ -478,7 +332,7 @@ func podLatency(ctx context.Context, c kubernetes.Interface, n int, image string
 		mu.Lock()
 		created[name] = time.Now()
 		mu.Unlock()
-		if _, err := pods.Create(ctx, podSpec(name, image, map[string]string{"bench": "latency"}), metav1.CreateOptions{}); err != nil {
+		if _, err := pods.Create(ctx, benchutil.PodSpec(name, image, map[string]string{"bench": "latency"}), metav1.CreateOptions{}); err != nil {
 			return latencies{}, fmt.Errorf("creating %s: %w", name, err)
 		}
 	}
@@ -508,177 +362,17 @@ func podLatency(ctx context.Context, c kubernetes.Interface, n int, image string
 	return l, nil
 }
 
-// logTime is when a line containing s was first written to the log,
-// relative to began, from klog's timestamp (0 if not found).
-func logTime(path, s string, began time.Time) time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if !strings.Contains(l, s) {
-			continue
-		}
-		// klog: Lmmdd hh:mm:ss.uuuuuu ...
-		f := strings.Fields(l)
-		if len(f) < 2 || len(f[0]) != 5 {
-			return 0
-		}
-		t, err := time.ParseInLocation("0102 15:04:05.000000", f[0][1:]+" "+f[1], time.Local)
-		if err != nil {
-			return 0
-		}
-		t = time.Date(began.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.Local)
-		return t.Sub(began)
-	}
-	return 0
-}
-
-type memGroup struct {
-	n              int
-	rss, anon, pss float64 // MiB; PSS shares each page among the processes mapping it
-	cpu            float64 // seconds of CPU used since each process started
-}
-
+// memory is the node's idle memory and CPU, by part.
 type memory struct {
-	server, containerd, shims, containers memGroup
+	server, containerd, shims, containers benchutil.Usage
 }
 
-// readMemory sorts skiff's processes: the server, its containerd (the
-// bundle's, run with --address at skiff's socket), the shims (the bundled
-// runc shim, run with -address at skiff's socket) and what runs under the
-// shims.
 func readMemory(serverPID int) memory {
-	var m memory
-	add := func(g *memGroup, pid int) {
-		g.n++
-		g.rss += statusMiB(pid, "VmRSS:")
-		g.anon += statusMiB(pid, "RssAnon:")
-		g.pss += pssMiB(pid)
-		g.cpu += benchutil.CPUSeconds(pid)
+	n := benchutil.ReadNodeProcs(serverPID)
+	return memory{
+		server:     n.Server.Usage,
+		containerd: benchutil.Sum(n.Containerd, nil),
+		shims:      benchutil.Sum(n.Shims, nil),
+		containers: benchutil.Sum(n.Containers, nil),
 	}
-	add(&m.server, serverPID)
-	parents := map[int]int{}
-	var shims []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pp, ok := benchutil.PPID(pid); ok {
-			parents[pid] = pp
-		}
-		argv := cmdline(pid)
-		if len(argv) == 0 {
-			continue
-		}
-		switch {
-		case filepath.Base(argv[0]) == "containerd" && hasFlag(argv, "--address", skiffSocket):
-			add(&m.containerd, pid)
-		case hasFlag(argv, "-address", skiffSocket):
-			add(&m.shims, pid)
-			shims = append(shims, pid)
-		}
-	}
-	isShim := map[int]bool{}
-	for _, s := range shims {
-		isShim[s] = true
-	}
-	for pid := range parents {
-		for a, n := parents[pid], 0; a > 1 && n < 64; a, n = parents[a], n+1 {
-			if isShim[a] {
-				add(&m.containers, pid)
-				break
-			}
-		}
-	}
-	return m
-}
-
-// hasFlag says whether argv holds flag followed by value.
-func hasFlag(argv []string, flag, value string) bool {
-	for i := 0; i+1 < len(argv); i++ {
-		if argv[i] == flag && argv[i+1] == value {
-			return true
-		}
-	}
-	return false
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-}
-
-func isSkiffExe(pid int) bool {
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	return err == nil && strings.HasPrefix(filepath.Base(strings.TrimSuffix(exe, " (deleted)")), "skiff")
-}
-
-// skiffSocket is skiff's containerd socket, on its containerd's and its
-// shims' command lines.
-const skiffSocket = "/run/skiff/containerd/containerd.sock"
-
-// runningSkiffs lists skiff servers, agents and containerds on the host.
-func runningSkiffs() []string {
-	var busy []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		argv := cmdline(pid)
-		if len(argv) == 0 {
-			continue
-		}
-		role := isSkiffExe(pid) && len(argv) > 1 && (argv[1] == "server" || argv[1] == "agent")
-		if role || (filepath.Base(argv[0]) == "containerd" && hasFlag(argv, "--address", skiffSocket)) {
-			busy = append(busy, fmt.Sprintf("  pid %d: %s", pid, strings.Join(argv, " ")))
-		}
-	}
-	return busy
-}
-
-func killall(bin, dataDir string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "killall", "--data-dir", dataDir)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: skiff killall: %v\n%s", err, out.String())
-	}
-}
-
-// pssMiB is the process's proportional set size, from smaps_rollup.
-// statusMiB is benchutil.StatusMiB, zero when unreadable: a process may
-// exit while it is being measured.
-func statusMiB(pid int, key string) float64 {
-	v, _ := benchutil.StatusMiB(pid, key)
-	return v
-}
-
-func pssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Pss:"); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				kb, _ := strconv.ParseFloat(f[0], 64)
-				return kb / 1024
-			}
-		}
-	}
-	return 0
 }
