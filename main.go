@@ -1,7 +1,10 @@
+//go:build !launcher
+
 // Command skiff is upstream Kubernetes in one binary. main only dispatches on
 // the name it was called by (see internal/multicall), so that links named
 // kubectl, crictl and ctr reach the built-in tool; everything else is
-// internal/cli.
+// internal/cli. A release's download is the launcher (launcher.go) with
+// this binary inside.
 package main
 
 import (

@@ -1,25 +1,15 @@
 package embedded
 
-import "embed"
-
-// Bundle is the zstd tarball of runc, the CNI plugins and crictl, written by
-// internal/bundle.Pack.
-//
-//go:embed bundle.tar.zst
-var Bundle []byte
-
-// BundleSum is Bundle's sha256 in hex (and a newline), computed when it was
-// packed.
-//
-//go:embed bundle.tar.zst.sha256
-var BundleSum string
+import (
+	"io/fs"
+	"runtime"
+)
 
 // PauseImage is the pod sandbox image, named PauseImageName and
 // PauseImageAlias: an OCI image layout tarball with a docker manifest.json,
-// which containerd's import and docker load accept.
-//
-//go:embed pause.tar
-var PauseImage []byte
+// which containerd's import and docker load accept. scripts/bundle builds
+// it for each architecture into <arch>/pause.tar.
+var PauseImage = pauseImage
 
 // PauseImageName is the name skiff imports PauseImage under and configures
 // as containerd's sandbox image.
@@ -32,7 +22,8 @@ const PauseImageName = "registry.k8s.io/pause:3.10"
 const PauseImageAlias = "registry.k8s.io/pause:3.10.2"
 
 // AddonImages holds the images the built-in addons run, each built from its
-// Go module by scripts/bundle: images/<name>.tar, an image tarball (OCI
+// Go module by scripts/bundle into <arch>/images/, and seen here without
+// the <arch>/: images/<name>.tar, an image tarball (OCI
 // layout with a docker manifest.json) whose layer is zstd-compressed, and
 // images/<name>.tar.sha256, its sha256 in hex, computed when it was built.
 // Every node imports them at start, pinned (internal/images), so the
@@ -41,9 +32,17 @@ const PauseImageAlias = "registry.k8s.io/pause:3.10.2"
 // tarball of a plain layer (the same size), is what containerd keeps and
 // unpacks: its import wrote 55 MB less and took 0.55 s instead of 1.0 s
 // for CoreDNS on a 2-core VM.
-//
-//go:embed images/*.tar images/*.tar.sha256
-var AddonImages embed.FS
+var AddonImages = archFolder(addonImages)
+
+// archFolder is the architecture's folder of f: the build embeds only its
+// own architecture's files.
+func archFolder(f fs.FS) fs.FS {
+	sub, err := fs.Sub(f, runtime.GOARCH)
+	if err != nil {
+		panic(err) // only for a bad name, and GOARCH is a good one
+	}
+	return sub
+}
 
 // CoreDNSImageName is the cluster DNS image in AddonImages
 // (images/coredns.tar), named as CoreDNS publishes it, so that the

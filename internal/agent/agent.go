@@ -8,7 +8,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiff-k8s/skiff/embedded"
-	"github.com/skiff-k8s/skiff/internal/bundle"
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/images"
@@ -37,9 +36,9 @@ type Node struct {
 // before it is ready, and they stop in reverse order.
 func Parts(cfg Config) (Node, error) {
 	p := cfg.Paths()
-	binDir, err := bundle.Extract(cfg.DataDir)
+	binDir, err := runtimeBin(cfg.DataDir)
 	if err != nil {
-		return Node{}, fmt.Errorf("unpacking the runtime bundle: %w", err)
+		return Node{}, err
 	}
 	if err := writeKubeconfigs(cfg, p); err != nil {
 		return Node{}, err

@@ -14,11 +14,13 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-k8s/skiff/internal/checkconfig"
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/join"
 	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/memory"
+	"github.com/skiff-k8s/skiff/internal/sdnotify"
 	"github.com/skiff-k8s/skiff/internal/token"
 )
 
@@ -82,6 +84,14 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 	if _, err := containerd.LoadRegistries(cfg.PrivateRegistry); err != nil {
 		return fmt.Errorf("--private-registry: %w", err)
 	}
+	// The host can run a node: a missing iptables or cgroup controller
+	// stops the agent here, in one line, instead of halfway through.
+	if err := checkconfig.Start(checkconfig.Options{
+		DataDir: cfg.DataDir, Node: true, KubeProxy: true,
+		KubeletArgs: cfg.KubeletArgs, KubeProxyArgs: cfg.KubeProxyArgs,
+	}); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s is not writable: %w; choose another with --data-dir", cfg.DataDir, err)
 	}
@@ -126,6 +136,7 @@ func Run(ctx context.Context, cfg JoinConfig) error {
 	return component.Run(ctx, parts, func() {
 		memory.Govern(ctx, memory.Defaults, helpers)
 		klog.InfoS("skiff agent is ready", "node", name, "server", cfg.ServerURL)
+		sdnotify.Tell("node " + name + " Ready")
 	})
 }
 

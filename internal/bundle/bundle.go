@@ -9,13 +9,11 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
 
-	"github.com/skiff-k8s/skiff/embedded"
 	"github.com/skiff-k8s/skiff/internal/bundle/archive"
 	"github.com/skiff-k8s/skiff/internal/fsutil"
 )
@@ -30,19 +28,15 @@ func LinkNames() []string {
 	return []string{"ctr", "kubectl"}
 }
 
-// Extract makes sure the embedded bundle is unpacked at
-// <dataDir>/data/<sha256 of the bundle>/bin, with the LinkNames pointing to
-// the running skiff binary and <dataDir>/data/current to the bundle, and
-// returns that folder.
-func Extract(dataDir string) (binDir string, err error) {
-	return extract(dataDir, embedded.Bundle, strings.TrimSpace(embedded.BundleSum))
-}
-
-// extract unpacks data, whose sha256 in hex is id. The sum comes from the
-// build: hashing the 34 MB bundle at every start cost ~30 ms here (more on
-// boards without SHA instructions) and faulted all of it into memory. Each
-// file in the archive is still checked against its own sum when unpacked.
-func extract(dataDir string, data []byte, id string) (string, error) {
+// Unpack makes sure the bundle archive whose sha256 in hex is id is
+// unpacked at <dataDir>/data/<id>, with <dataDir>/data/current pointing to
+// it, and returns its bin folder. load gives the archive's bytes; it is
+// called only when the folder is missing or damaged. The id comes from the
+// build: hashing the archive at every start (34 MB embedded, ~60 MB in a
+// release's launcher) cost ~30 ms here and more on boards without SHA
+// instructions, and faulted all of it into memory. Each file is still
+// checked against its own sum when unpacked.
+func Unpack(dataDir, id string, load func() ([]byte, error)) (binDir string, err error) {
 	root := filepath.Join(dataDir, "data")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("creating %s: %w", root, err)
@@ -58,20 +52,20 @@ func extract(dataDir string, data []byte, id string) (string, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			klog.InfoS("Replacing a damaged bundle", "dir", dir, "reason", err)
 		}
+		data, err := load()
+		if err != nil {
+			return "", err
+		}
 		start := time.Now()
 		if err := install(root, id, data); err != nil {
 			return "", fmt.Errorf("unpacking the bundle into %s: %w", dir, err)
 		}
 		klog.InfoS("Unpacked the bundle", "dir", dir, "took", time.Since(start).Round(time.Millisecond))
 	}
-	bin := filepath.Join(dir, archive.BinDir)
-	if err := link(bin); err != nil {
-		return "", err
-	}
 	if err := setCurrent(root, id); err != nil {
 		return "", err
 	}
-	return bin, nil
+	return filepath.Join(dir, archive.BinDir), nil
 }
 
 // setCurrent points root/current at the bundle id and, when it pointed at
@@ -217,9 +211,9 @@ func unpack(dst string, data []byte) error {
 	return archive.SyncDir(dst)
 }
 
-// link points each of LinkNames in bin to the running skiff binary,
+// Link points each of LinkNames in bin to the running skiff binary,
 // replacing links that point elsewhere (skiff was moved or upgraded).
-func link(bin string) error {
+func Link(bin string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the skiff binary: %w", err)

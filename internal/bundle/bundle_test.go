@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skiff-k8s/skiff/embedded"
 	"github.com/skiff-k8s/skiff/internal/bundle/archive"
 )
 
@@ -45,6 +44,15 @@ func self(t *testing.T) string {
 	return exe
 }
 
+// extract is what the agent does with a bundle: unpack it, then link.
+func extract(dataDir string, data []byte, id string) (string, error) {
+	bin, err := Unpack(dataDir, id, func() ([]byte, error) { return data, nil })
+	if err != nil {
+		return "", err
+	}
+	return bin, Link(bin)
+}
+
 func mustExtract(t *testing.T, dataDir string, data []byte) string {
 	t.Helper()
 	bin, err := extract(dataDir, data, sha(data))
@@ -52,14 +60,6 @@ func mustExtract(t *testing.T, dataDir string, data []byte) string {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-// The sum the build embedded is the embedded bundle's: the folder the
-// bundle unpacks into is named by it.
-func TestEmbeddedBundleSum(t *testing.T) {
-	if got, want := strings.TrimSpace(embedded.BundleSum), sha(embedded.Bundle); got != want {
-		t.Fatalf("embedded BundleSum %s, but the bundle's sha256 is %s: rerun scripts/bundle", got, want)
-	}
 }
 
 func readString(t *testing.T, path string) string {
@@ -244,25 +244,4 @@ func TestExtractRefusesAFileNamedLikeALink(t *testing.T) {
 	if _, err := extract(t.TempDir(), buf.Bytes(), sha(buf.Bytes())); err == nil || !strings.Contains(err.Error(), "kubectl") {
 		t.Errorf("got %v, want an error naming kubectl", err)
 	}
-}
-
-// TestEmbeddedBundle unpacks the real bundle that scripts/bundle built.
-func TestEmbeddedBundle(t *testing.T) {
-	dataDir := t.TempDir()
-	start := time.Now()
-	bin, err := Extract(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("unpacked %d MB in %v", len(embedded.Bundle)>>20, time.Since(start))
-	for _, name := range []string{"runc", "crictl", "bridge", "host-local", "loopback", "portmap", "bandwidth"} {
-		if st, err := os.Stat(filepath.Join(bin, name)); err != nil || st.Mode().Perm() != 0o755 || st.Size() < 1<<20 {
-			t.Errorf("%s: %v %v", name, st, err)
-		}
-	}
-	start = time.Now()
-	if _, err := Extract(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("reused it in %v", time.Since(start))
 }

@@ -49,6 +49,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			agentCommand(),
 			tokenCommand(),
 			killallCommand(),
+			checkConfigCommand(),
 			{
 				Name:            "kubectl",
 				Usage:           "run kubectl against this cluster",

@@ -30,6 +30,18 @@ func configFlag() cli.Flag {
 // lists are YAML lists. An unknown key or a file that does not parse stops
 // the command before it does anything.
 func applyConfigFile(c *cli.Context) error {
+	return applyConfig(c, true)
+}
+
+// applyKnownConfigKeys is applyConfigFile for a command that takes a few of
+// the roles' flags (check-config): it reads the same file as the service,
+// and the keys it has no flag for are the server's or the agent's, not
+// mistakes.
+func applyKnownConfigKeys(c *cli.Context) error {
+	return applyConfig(c, false)
+}
+
+func applyConfig(c *cli.Context, strict bool) error {
 	path := c.String("config")
 	values, err := readConfigFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !c.IsSet("config") {
@@ -49,6 +61,9 @@ func applyConfigFile(c *cli.Context) error {
 	sort.Strings(keys)
 	for _, key := range keys {
 		flag, ok := known[key]
+		if !ok && !strict {
+			continue
+		}
 		if !ok || key == "config" {
 			n := values[key]
 			return fmt.Errorf("config file %s: line %d: unknown key %q; keys are the long names of 'skiff %s' flags (see --help)",

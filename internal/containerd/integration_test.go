@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/skiff-k8s/skiff/embedded"
 	"github.com/skiff-k8s/skiff/internal/bundle"
 )
 
@@ -49,7 +51,8 @@ func TestIntegrationContainerdChild(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	// The embedded bundle's containerd, runc and shim, as a node has them.
-	binDir, err := bundle.Extract(filepath.Join(dir, "data"))
+	binDir, err := bundle.Unpack(filepath.Join(dir, "data"), strings.TrimSpace(embedded.BundleSum),
+		func() ([]byte, error) { return embedded.Bundle, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

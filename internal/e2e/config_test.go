@@ -124,8 +124,16 @@ func TestE2ECLIOverridesConfig(t *testing.T) {
 	t.Logf("serving cert DNS names with file tls-san [file.example.com] and --tls-san cli.example.com: %q", names)
 
 	// AlwaysPullImages, the second plugin of the list, rewrites the policy.
+	// /readyz answers before the controller-manager has made the default
+	// ServiceAccount, without which the pod is refused: wait for it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if ok, err := poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		_, err := s.client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	}); !ok {
+		t.Fatalf("no default ServiceAccount: %v", err)
+	}
 	pod, err := s.client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "always-pull"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{

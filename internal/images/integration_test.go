@@ -41,7 +41,8 @@ func TestIntegrationEmbeddedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	binDir, err := bundle.Extract(filepath.Join(dir, "data"))
+	binDir, err := bundle.Unpack(filepath.Join(dir, "data"), strings.TrimSpace(embedded.BundleSum),
+		func() ([]byte, error) { return embedded.Bundle, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

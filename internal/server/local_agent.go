@@ -59,6 +59,8 @@ func localAgent(cfg Config, v validated, c certFiles, ca signers, advertise net.
 	// agent started with the same name is refused.
 	claim := &nodeNameClaim{supervisor: supervisorKubeconfig, node: name, password: password}
 	node.Parts = append([]component.Component{claim}, node.Parts...)
+	// After the node's parts: the last of them waits for the node Ready.
+	node.Parts = append(node.Parts, &nodeRole{supervisor: supervisorKubeconfig, node: name})
 	return node, nil
 }
 

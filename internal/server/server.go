@@ -13,12 +13,14 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/internal/addons"
+	"github.com/skiff-k8s/skiff/internal/checkconfig"
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/control"
 	"github.com/skiff-k8s/skiff/internal/datastore"
 	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/memory"
+	"github.com/skiff-k8s/skiff/internal/sdnotify"
 	"github.com/skiff-k8s/skiff/internal/supervisor"
 	"github.com/skiff-k8s/skiff/internal/token"
 	"github.com/skiff-k8s/skiff/internal/tunnel"
@@ -47,6 +49,14 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := kubelet.CheckResolvConf(cfg.ResolvConf); err != nil {
 			return fmt.Errorf("--resolv-conf: %w", err)
 		}
+	}
+	// The host can run what this server runs: a missing iptables or cgroup
+	// controller stops it here, in one line, instead of halfway through.
+	if err := checkconfig.Start(checkconfig.Options{
+		DataDir: cfg.DataDir, Node: !cfg.DisableAgent, Backend: cfg.FlannelBackend,
+		KubeProxy: !cfg.DisableKubeProxy, KubeletArgs: cfg.KubeletArgs, KubeProxyArgs: cfg.KubeProxyArgs,
+	}); err != nil {
+		return err
 	}
 	if err := ensureWritable(cfg.DataDir, p.server); err != nil {
 		return err
@@ -121,8 +131,9 @@ func Run(ctx context.Context, cfg Config) error {
 	)
 	return component.Run(ctx, parts, func() {
 		memory.Govern(ctx, memory.Defaults, helpers)
-		klog.InfoS("skiff server is ready", "https", net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort)),
-			"kubeconfig", cfg.WriteKubeconfig)
+		addr := net.JoinHostPort(bindHost(cfg), strconv.Itoa(cfg.HTTPSPort))
+		klog.InfoS("skiff server is ready", "https", addr, "kubeconfig", cfg.WriteKubeconfig)
+		sdnotify.Tell("API answering on " + addr)
 	})
 }
 

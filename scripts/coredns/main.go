@@ -1,7 +1,7 @@
 // Command coredns is CoreDNS (github.com/coredns/coredns, at the version
 // go.mod pins) with only the plugins skiff's cluster DNS needs. scripts/bundle
 // builds it static and packs it as the image docker.io/coredns/coredns:1.15.0
-// (embedded/images/coredns.tar.zst), which every node imports at start, so
+// (embedded/<arch>/images/coredns.tar), which every node imports at start, so
 // cluster DNS needs no registry.
 //
 // It is built inside skiff's module, not with `go install

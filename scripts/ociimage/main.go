@@ -275,17 +275,21 @@ func Write(w io.Writer, o Options) error {
 			Platform:    &platform{Architecture: o.Arch, OS: o.OS},
 		})
 	}
+	docker := []dockerManifest{{Config: configBlob.path(), RepoTags: o.Names, Layers: []string{layerBlob.path()}}}
+	return writeLayout(w, idx, docker, []blob{configBlob, layerBlob, manifestBlob})
+}
+
+// writeLayout writes the tarball: an OCI image layout that is also what
+// docker load reads (manifest.json), blobs in the order given.
+func writeLayout(w io.Writer, idx index, docker []dockerManifest, blobs []blob) error {
 	indexJSON, err := json.Marshal(idx)
 	if err != nil {
 		return err
 	}
-	dockerJSON, err := json.Marshal([]dockerManifest{{
-		Config: configBlob.path(), RepoTags: o.Names, Layers: []string{layerBlob.path()},
-	}})
+	dockerJSON, err := json.Marshal(docker)
 	if err != nil {
 		return err
 	}
-
 	tw := tar.NewWriter(w)
 	entries := []struct {
 		name string
@@ -295,7 +299,7 @@ func Write(w io.Writer, o Options) error {
 		{"index.json", indexJSON},
 		{"manifest.json", dockerJSON},
 	}
-	for _, b := range []blob{configBlob, layerBlob, manifestBlob} {
+	for _, b := range blobs {
 		entries = append(entries, struct {
 			name string
 			data []byte
@@ -423,7 +427,7 @@ func main() {
 		o                           Options
 		out                         string
 		names, entrypoint, cmd, env list
-		expose, files, caps         list
+		expose, files, caps, merge  list
 	)
 	flag.Var(&names, "name", "full image reference, such as registry.k8s.io/pause:3.10; repeatable")
 	flag.StringVar(&out, "o", "", "output tarball")
@@ -437,10 +441,15 @@ func main() {
 	flag.Var(&files, "file", "/path/in/image=source; repeatable")
 	flag.Var(&caps, "cap", "/path/in/image=capability[,capability]: file capabilities, as setcap cap_NAME=+ep; repeatable")
 	flag.StringVar(&o.LayerCompression, "layer-compression", "gzip", "gzip, zstd (the zstd command, level 19) or none for a plain tar layer")
+	flag.Var(&merge, "merge", "instead of building an image, write every image of this tarball into -o; repeatable")
 	flag.Parse()
 	o.Names, o.Entrypoint, o.Cmd, o.Env, o.Expose = names, entrypoint, cmd, env, expose
 
-	if err := run(o, out, files, caps); err != nil {
+	run := func() error { return run(o, out, files, caps) }
+	if len(merge) > 0 {
+		run = func() error { return runMerge(out, merge) }
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "ociimage:", err)
 		os.Exit(1)
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -352,6 +353,43 @@ func TestDockerLoad(t *testing.T) {
 	for _, name := range short {
 		if !strings.Contains(string(out), "Loaded image: "+name+"\n") {
 			t.Errorf("docker load said %q, want it to load %s", out, name)
+		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	a := testOptions(t)
+	b := testOptions(t)
+	b.Names = []string{"example.com/other:v2"}
+	b.Files = append(b.Files, File{Path: "/etc/other", Data: []byte("other")})
+	var buf bytes.Buffer
+	if err := Merge(&buf, writeImage(t, a), writeImage(t, b)); err != nil {
+		t.Fatal(err)
+	}
+	files := readTar(t, &buf)
+	var idx index
+	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range idx.Manifests {
+		names = append(names, m.Annotations[annotationImageName])
+		if blobAt(t, files, m) == nil {
+			t.Errorf("%s: manifest blob missing", m.Digest)
+		}
+	}
+	if want := []string{testName, "example.com/other:v2"}; !slices.Equal(names, want) {
+		t.Errorf("merged index names %q, want %q", names, want)
+	}
+	var docker []dockerManifest
+	if err := json.Unmarshal(files["manifest.json"], &docker); err != nil || len(docker) != 2 {
+		t.Fatalf("manifest.json: %v, %d entries, want 2", err, len(docker))
+	}
+	for _, d := range docker {
+		for _, p := range append([]string{d.Config}, d.Layers...) {
+			if _, ok := files[p]; !ok {
+				t.Errorf("%v: %s missing", d.RepoTags, p)
+			}
 		}
 	}
 }

@@ -2,7 +2,7 @@
 // is: it holds the pod's namespaces open, reaps the zombies that containers
 // sharing its PID namespace leave behind, and exits 0 on SIGINT or SIGTERM.
 // scripts/bundle builds it static and packs it as the image
-// registry.k8s.io/pause:3.10 (also tagged 3.10.2) in embedded/pause.tar, so a
+// registry.k8s.io/pause:3.10 (also tagged 3.10.2) in embedded/<arch>/pause.tar, so a
 // node needs no registry to start a pod.
 package main
 

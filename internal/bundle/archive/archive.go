@@ -42,6 +42,23 @@ type File struct {
 // Write writes files as a bundle archive to w. The same files give the same
 // bytes, so the folder a bundle unpacks into changes only when a file does.
 func Write(w io.Writer, files []File) error {
+	// Best compression costs seconds once per build and saves megabytes in
+	// every binary; an 8 MiB window bounds the memory of unpacking.
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20))
+	if err != nil {
+		return err
+	}
+	if err := WriteTar(zw, files); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// WriteTar is Write without the compression, for a caller that compresses
+// with a tool of its own (a release's launcher payload: the zstd command
+// with a long window). Unpack reads any zstd stream of it.
+func WriteTar(w io.Writer, files []File) error {
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	var sums strings.Builder
@@ -55,15 +72,7 @@ func Write(w io.Writer, files []File) error {
 		sum := sha256.Sum256(f.Data)
 		fmt.Fprintf(&sums, "%s  %s/%s\n", hex.EncodeToString(sum[:]), BinDir, f.Name)
 	}
-
-	// Best compression costs seconds once per build and saves megabytes in
-	// every binary; an 8 MiB window bounds the memory of unpacking.
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20))
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(zw)
+	tw := tar.NewWriter(w)
 	add := func(name string, mode fs.FileMode, data []byte) error {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: int64(mode.Perm()), Size: int64(len(data)),
 			ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
@@ -85,10 +94,7 @@ func Write(w io.Writer, files []File) error {
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return zw.Close()
+	return tw.Close()
 }
 
 // Unpack writes the archive's files and SumsFile under dst, which must
@@ -96,7 +102,10 @@ func Write(w io.Writer, files []File) error {
 // files' names (bin/<name>), sorted. On error dst holds a part of the
 // archive: unpack into a temporary folder.
 func Unpack(dst string, archive []byte) ([]string, error) {
-	zr, err := zstd.NewReader(bytes.NewReader(archive), zstd.WithDecoderConcurrency(1))
+	// Two decoder goroutines: one decodes blocks while the other keeps the
+	// window, beside this one's hashing and writing (a release's 320 MB
+	// unpacked in 1.7 s instead of 2.1 s on 2 cores).
+	zr, err := zstd.NewReader(bytes.NewReader(archive), zstd.WithDecoderConcurrency(2))
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "./bin/skiff", "path to the skiff binary")
 	flag.StringVar(&o.imageTar, "image", "./build/images/skiff-test-http.tar", "tarball of "+testImage+", preloaded into <data-dir>/agent/images")
-	flag.StringVar(&o.corednsImage, "coredns-image", "./embedded/images/coredns.tar", "the CoreDNS image the binary carries, for its share of the binary's size (left out when missing)")
+	flag.StringVar(&o.corednsImage, "coredns-image", "./embedded/"+runtime.GOARCH+"/images/coredns.tar", "the CoreDNS image the binary carries, for its share of the binary's size (left out when missing)")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "how long the node idles, the client pod deleted, before its memory is read")
 	flag.StringVar(&o.disable, "disable", "", "passed to skiff server as --disable: addons to leave out, comma-separated ("+strings.Join(addons, ",")+")")
 	flag.StringVar(&o.upstreamName, "upstream-name", "proxy.golang.org", "a name outside the cluster that the host's resolver answers with an A record, for the forwarded DNS load")

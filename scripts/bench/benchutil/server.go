@@ -26,6 +26,8 @@ type ServerConfig struct {
 	// Keep leaves the temporary folder (data dir, log, kubeconfig) behind
 	// instead of removing it at Cleanup.
 	Keep bool
+	// Prepare, if set, runs on the data dir before the exec (not counted).
+	Prepare func(dataDir string) error
 }
 
 // Server is a running `skiff server` on a fresh data dir in a temporary
@@ -77,6 +79,11 @@ func (s *Server) start(cfg ServerConfig) error {
 	for name, data := range cfg.Images {
 		if err := os.WriteFile(filepath.Join(imagesDir, name), data, 0o644); err != nil {
 			return err
+		}
+	}
+	if cfg.Prepare != nil {
+		if err := cfg.Prepare(s.DataDir); err != nil {
+			return fmt.Errorf("preparing the data dir: %w", err)
 		}
 	}
 	port, err := FreeServerPorts()
