@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,14 +26,15 @@ func TestE2EReleaseArm64(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skip("dist/skiff-arm64 is not built: scripts/release arm64 builds it (scripts/test does not)")
 	}
-	qemu, err := exec.LookPath("qemu-aarch64-static")
-	if err != nil {
-		t.Fatal("qemu-aarch64-static is not installed: scripts/deps arm64 installs it")
+	// The launcher execs the skiff it unpacked: the kernel must hand arm64
+	// binaries to qemu itself.
+	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64"); err != nil {
+		t.Fatal("qemu-aarch64 is not registered with binfmt_misc: scripts/release arm64 registers it (qemu-user-static from scripts/deps arm64)")
 	}
 	dataDir := t.TempDir()
 	env := []string{"SKIFF_DATA_DIR=" + dataDir}
 
-	r, err := harness.Run(qemu, 3*time.Minute, env, bin, "--version")
+	r, err := harness.Run(bin, 3*time.Minute, env, "--version")
 	if err != nil || r.Code != 0 {
 		t.Fatalf("skiff-arm64 --version: %v, exit %d\n%s%s", err, r.Code, r.Stdout, r.Stderr)
 	}
@@ -48,7 +48,7 @@ func TestE2EReleaseArm64(t *testing.T) {
 	}
 
 	port := freeServerPorts(t)
-	r, err = harness.Run(qemu, 3*time.Minute, env, bin, "check-config", "--config", emptyConfig(t.TempDir()),
+	r, err = harness.Run(bin, 3*time.Minute, env, "check-config", "--config", emptyConfig(t.TempDir()),
 		"--data-dir", dataDir, "--https-listen-port", strconv.Itoa(port))
 	if err != nil || r.Code != 0 || !strings.Contains(r.Stdout, "ok: namespaces") || strings.Contains(r.Stdout, "missing:") {
 		t.Errorf("skiff-arm64 check-config: %v, exit %d\n%s%s", err, r.Code, r.Stdout, r.Stderr)
