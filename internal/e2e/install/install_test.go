@@ -602,7 +602,7 @@ func TestInstallScriptRefusesBadInput(t *testing.T) {
 func TestInstallScriptShellcheck(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("shellcheck"); err != nil {
-		t.Skip("shellcheck is not installed, so install.sh and the scripts it writes are not checked: apt-get install shellcheck (scripts/deps installs it)")
+		t.Fatal("shellcheck is not installed: scripts/deps installs it (apt-get install shellcheck)")
 	}
 	rel := newRelease(t)
 	rel.publish(t, "v1", "amd64", "skiff", fakeSkiff("v1"), "")

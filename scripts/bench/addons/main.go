@@ -102,22 +102,12 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	if os.Geteuid() != 0 {
-		return errors.New("a node needs root: run the bench as root")
-	}
 	disabled, err := parseDisable(o.disable)
 	if err != nil {
 		return err
 	}
-	bin, size, err := benchutil.Binary(o.bin)
+	bin, size, image, err := benchutil.NodeInputs(o.bin, o.imageTar)
 	if err != nil {
-		return err
-	}
-	image, err := os.ReadFile(o.imageTar)
-	if err != nil {
-		return fmt.Errorf("test image: %w (scripts/build makes it, or pass -image)", err)
-	}
-	if err := benchutil.RefuseIfRunning(); err != nil {
 		return err
 	}
 	var args []string

@@ -2,6 +2,7 @@ package benchutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -56,4 +57,20 @@ func Tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "last lines of " + path + ":\n  " + strings.Join(lines, "\n  ")
+}
+
+// NodeInputs checks what a bench that runs a node needs: root, the skiff
+// binary at binPath (its absolute path and size), the test image tarball
+// (its bytes), and no skiff already running on the host.
+func NodeInputs(binPath, imageTar string) (bin string, size int64, image []byte, err error) {
+	if os.Geteuid() != 0 {
+		return "", 0, nil, errors.New("a node needs root: run the bench as root")
+	}
+	if bin, size, err = Binary(binPath); err != nil {
+		return "", 0, nil, err
+	}
+	if image, err = os.ReadFile(imageTar); err != nil {
+		return "", 0, nil, fmt.Errorf("test image: %w (scripts/build makes it, or pass -image)", err)
+	}
+	return bin, size, image, RefuseIfRunning()
 }

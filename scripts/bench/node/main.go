@@ -77,18 +77,8 @@ func run(ctx context.Context, o options) error {
 	if o.pods < 1 {
 		return errors.New("-pods must be at least 1")
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("a node needs root: run the bench as root")
-	}
-	bin, size, err := benchutil.Binary(o.bin)
+	bin, size, image, err := benchutil.NodeInputs(o.bin, o.imageTar)
 	if err != nil {
-		return err
-	}
-	image, err := os.ReadFile(o.imageTar)
-	if err != nil {
-		return fmt.Errorf("test image: %w (scripts/build makes it, or pass -image)", err)
-	}
-	if err := benchutil.RefuseIfRunning(); err != nil {
 		return err
 	}
 	var args []string
