@@ -4,9 +4,12 @@
 // (bundle.tar.zst, unpacked by internal/bundle, and its sha256 in
 // bundle.tar.zst.sha256), the pause image (pause.tar, imported into
 // containerd at start), and the images the built-in addons run
-// (images/*.tar, imported beside it; see AddonImages). A build embeds only
-// its own architecture's files; a release's skiff (-tags launched) leaves
-// the bundle out, its launcher carrying it (internal/launcher).
+// (images/*.tar, imported beside it; see AddonImages), and the addon
+// images a release ships in its airgap tarball instead (airgap/*.tar; see
+// AirgapImages). A build embeds only its own architecture's files; a
+// release's skiff (-tags launched) leaves the bundle out, its launcher
+// carrying it (internal/launcher), and the airgap images, its airgap
+// tarball carrying them.
 //
 // The files are generated and not in git: scripts/build runs scripts/bundle
 // before compiling, and a fresh checkout must run scripts/build (or

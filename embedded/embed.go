@@ -49,3 +49,10 @@ func archFolder(f fs.FS) fs.FS {
 // coredns addon's manifest runs the same name online and offline. Its tag
 // is the CoreDNS version go.mod pins (scripts/bundle checks).
 const CoreDNSImageName = "docker.io/coredns/coredns:1.15.0"
+
+// TraefikImageName is the ingress controller's image in AirgapImages
+// (airgap/traefik.tar), named as Traefik publishes it, so that the
+// traefik addon's chart runs the same version online without the image
+// and offline with it. Its tag is the Traefik version scripts/bundle
+// builds, and the traefik chart's appVersion (scripts/bundle checks).
+const TraefikImageName = "docker.io/library/traefik:v3.7.13"

@@ -12,11 +12,21 @@ const (
 	LocalStorage  = "local-storage"
 	ServiceLB     = "servicelb"
 	MetricsServer = "metrics-server"
+	// Traefik is the default ingress controller, deployed by a HelmChart
+	// (its chart carried by the binary, see WriteCharts).
+	Traefik = "traefik"
+	// HelmController reconciles HelmChart objects in the server's process;
+	// without it no chart is installed, so disabling it disables Traefik.
+	HelmController = "helm-controller"
 )
 
 // Names lists every built-in addon, in the order their manifests are
 // written.
-var Names = []string{CoreDNS, LocalStorage, ServiceLB, MetricsServer}
+var Names = []string{CoreDNS, LocalStorage, ServiceLB, MetricsServer, Traefik, HelmController}
+
+// implied are the addons that cannot run without another: disabling the
+// key disables them too (k3s: no Helm controller, no Traefik).
+var implied = map[string][]string{HelmController: {Traefik}}
 
 // Disabled is the set of addons --disable names.
 type Disabled map[string]bool
@@ -39,6 +49,9 @@ func ParseDisabled(items []string) (Disabled, error) {
 				return nil, fmt.Errorf("--disable %q is not a built-in addon; valid names are %s", name, strings.Join(Names, ", "))
 			}
 			d[name] = true
+			for _, also := range implied[name] {
+				d[also] = true
+			}
 		}
 	}
 	return d, nil

@@ -15,7 +15,10 @@ func TestParseDisabled(t *testing.T) {
 		{items: []string{"coredns"}, want: []string{"coredns"}},
 		{items: []string{"coredns,servicelb", "metrics-server"}, want: []string{"coredns", "servicelb", "metrics-server"}},
 		{items: []string{" local-storage , "}, want: []string{"local-storage"}},
-		{items: []string{"traefik"}, bad: `--disable "traefik" is not a built-in addon; valid names are coredns, local-storage, servicelb, metrics-server`},
+		{items: []string{"traefik"}, want: []string{"traefik"}},
+		// No Helm controller, no chart installed: Traefik goes too (k3s).
+		{items: []string{"helm-controller"}, want: []string{"helm-controller", "traefik"}},
+		{items: []string{"ingress"}, bad: `--disable "ingress" is not a built-in addon; valid names are coredns, local-storage, servicelb, metrics-server, traefik, helm-controller`},
 		{items: []string{"coredns,dns"}, bad: `"dns"`},
 	} {
 		d, err := ParseDisabled(c.items)

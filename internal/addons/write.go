@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/template"
 
 	"github.com/skiff-k8s/skiff/internal/fsutil"
@@ -36,6 +37,46 @@ type Values struct {
 	ServerCABase64 string
 	// MetricsPort is where the server serves the metrics API.
 	MetricsPort int
+	// TraefikImage is the ingress controller's image, by the name
+	// upstream publishes it under and skiff builds it.
+	TraefikImage ImageRef
+}
+
+// ImageRef is a full image reference, registry/repository:tag, which a
+// chart's values take apart.
+type ImageRef string
+
+// Registry is the reference's host, such as docker.io.
+func (r ImageRef) Registry() string {
+	registry, _, _ := strings.Cut(string(r), "/")
+	return registry
+}
+
+// Repository is the path between the registry and the tag, such as
+// library/traefik.
+func (r ImageRef) Repository() string {
+	_, rest, _ := strings.Cut(string(r), "/")
+	if i := strings.LastIndex(rest, ":"); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// Tag is what follows the last colon, such as v3.7.13.
+func (r ImageRef) Tag() string {
+	_, rest, _ := strings.Cut(string(r), "/")
+	if i := strings.LastIndex(rest, ":"); i >= 0 {
+		return rest[i+1:]
+	}
+	return ""
+}
+
+// templateData is what a manifest template sees: the values, and the
+// file names of the charts skiff carries (Charts["traefik"] is
+// "traefik-<version>.tgz"), which its HelmCharts point at.
+type templateData struct {
+	Values
+	Charts map[string]string
 }
 
 // SkipSuffix marks a manifest the user took over: skiff neither rewrites
@@ -50,6 +91,10 @@ const SkipSuffix = ".skip"
 func Write(dir string, v Values, disabled Disabled) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating the manifests folder: %w", err)
+	}
+	data, err := newTemplateData(v)
+	if err != nil {
+		return err
 	}
 	for _, name := range Names {
 		file := name + ".yaml"
@@ -70,7 +115,7 @@ func Write(dir string, v Values, disabled Disabled) error {
 			}
 			continue
 		}
-		out, err := render(file, string(tmpl), v)
+		out, err := render(file, string(tmpl), data)
 		if err != nil {
 			return err
 		}
@@ -84,13 +129,21 @@ func Write(dir string, v Values, disabled Disabled) error {
 	return nil
 }
 
-func render(name, text string, v Values) ([]byte, error) {
+func newTemplateData(v Values) (templateData, error) {
+	charts, err := chartFiles()
+	if err != nil {
+		return templateData{}, err
+	}
+	return templateData{Values: v, Charts: charts}, nil
+}
+
+func render(name, text string, data templateData) ([]byte, error) {
 	t, err := template.New(name).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("addon manifest %s: %w", name, err)
 	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, v); err != nil {
+	if err := t.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("addon manifest %s: %w", name, err)
 	}
 	return b.Bytes(), nil

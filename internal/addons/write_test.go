@@ -16,6 +16,7 @@ import (
 var testValues = Values{
 	ClusterDNS: "10.43.0.10", ClusterDomain: "cluster.local", ClusterCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16",
 	CoreDNSImage: "docker.io/coredns/coredns:1.15.0", ServerCABase64: "Q0E=", MetricsPort: 6445,
+	TraefikImage: "docker.io/library/traefik:v3.7.13",
 }
 
 // withManifest reports whether the addon has a manifest (servicelb runs
@@ -122,5 +123,17 @@ func TestWriteDisableSkipAndRewrite(t *testing.T) {
 	}
 	if _, err := os.Stat(storage); err != nil {
 		t.Errorf("re-enabled, local-storage.yaml was not written back: %v", err)
+	}
+}
+
+func TestImageRefParts(t *testing.T) {
+	for _, c := range []struct{ ref, registry, repository, tag string }{
+		{"docker.io/library/traefik:v3.7.13", "docker.io", "library/traefik", "v3.7.13"},
+		{"registry.example.com:5000/mirror/traefik:v3", "registry.example.com:5000", "mirror/traefik", "v3"},
+	} {
+		r := ImageRef(c.ref)
+		if r.Registry() != c.registry || r.Repository() != c.repository || r.Tag() != c.tag {
+			t.Errorf("%s: %q %q %q, want %q %q %q", c.ref, r.Registry(), r.Repository(), r.Tag(), c.registry, c.repository, c.tag)
+		}
 	}
 }

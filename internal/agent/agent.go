@@ -66,17 +66,21 @@ func Parts(cfg Config) (Node, error) {
 		return Node{}, err
 	}
 
-	startRuntime, runtimeReady := component.Background("container-runtime",
-		runtime,
-		images.New(images.Config{
-			DataDir:        cfg.DataDir,
-			ImagesDir:      p.Images,
-			PauseImage:     embedded.PauseImage,
-			PauseImageName: embedded.PauseImageName,
-			AddonImages:    embedded.AddonImages,
-		}),
-	)
-	parts := append(podNetwork, runtimeReady)
+	importer := images.New(images.Config{
+		DataDir:        cfg.DataDir,
+		ImagesDir:      p.Images,
+		PauseImage:     embedded.PauseImage,
+		PauseImageName: embedded.PauseImageName,
+		AddonImages:    embedded.AddonImages,
+		// Traefik's, in a build that carries it.
+		DeferredImages: embedded.AirgapImages,
+	})
+	startRuntime, runtimeReady := component.Background("container-runtime", runtime, importer)
+	// The deferred images are imported while the kubelet starts: after
+	// the control plane's start, with which their import (1.5 s of CPU
+	// for Traefik's) would compete, and before the node is Ready, after
+	// which their pods are scheduled.
+	parts := append(podNetwork, runtimeReady, importer.Deferred())
 	if cfg.BeforeKubelet != nil {
 		parts = append(parts, cfg.BeforeKubelet)
 	}

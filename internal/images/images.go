@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -66,10 +67,18 @@ type Config struct {
 	// that cannot be imported is logged and skipped: its addon's pods
 	// cannot start, but the node does. nil imports none.
 	AddonImages fs.FS
+	// DeferredImages holds addon images laid out as AddonImages, which
+	// only pods that come later need (Traefik's, which a HelmChart
+	// deploys once the node is up): they are imported, pinned, after
+	// everything else and only once the part Deferred returns has
+	// started, and the importer is ready without waiting for them. nil
+	// imports none.
+	DeferredImages fs.FS
 	// Snapshotter to unpack for; "" asks containerd (overlayfs if it
 	// loaded, native otherwise).
 	Snapshotter string
-	// Timeout bounds the whole import; default 5 minutes.
+	// Timeout bounds the import the part's readiness waits for, and then
+	// the deferred images' import, each; default 5 minutes.
 	Timeout time.Duration
 }
 
@@ -95,41 +104,71 @@ var _ component.Component = (*Importer)(nil)
 
 // Importer is the image import part; it runs once containerd is ready.
 type Importer struct {
-	cfg    Config
-	done   chan struct{}
-	err    error
-	cancel context.CancelFunc
+	cfg     Config
+	ready   chan struct{} // closed when what the kubelet needs is imported, or run failed
+	release chan struct{} // closed when the deferred images may be imported
+	done    chan struct{} // closed when run returned, the deferred images imported too
+	err     error         // why run failed before ready; set before ready is closed
+	cancel  context.CancelFunc
+	once    sync.Once // closes release
 }
 
 // New returns the part for cfg; empty fields take their defaults.
 func New(cfg Config) *Importer {
-	return &Importer{cfg: cfg.withDefaults(), done: make(chan struct{}), cancel: func() {}}
+	return &Importer{
+		cfg: cfg.withDefaults(), cancel: func() {},
+		ready: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{}),
+	}
 }
+
+// Deferred is the part that lets the importer go on to
+// Config.DeferredImages, placed in a role where their import no longer
+// competes with what must start first; it is ready at once. Without it
+// they are never imported.
+func (i *Importer) Deferred() component.Component { return deferredPart{i} }
+
+type deferredPart struct{ i *Importer }
+
+func (d deferredPart) Name() string { return "deferred-images" }
+func (d deferredPart) Start(context.Context) error {
+	d.i.once.Do(func() { close(d.i.release) })
+	return nil
+}
+func (d deferredPart) Ready(context.Context) error { return nil }
+func (d deferredPart) Stop(context.Context) error  { return nil }
 
 // Name implements component.Component.
 func (i *Importer) Name() string { return "images" }
 
 // Start begins importing in the background.
 func (i *Importer) Start(ctx context.Context) error {
-	ctx, i.cancel = context.WithTimeout(ctx, i.cfg.Timeout)
+	ctx, i.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(i.done)
-		i.err = i.run(ctx)
+		// Ready reports run's error only if run ends before it calls
+		// ready: a deferred image's failure is logged, not the part's.
+		var once sync.Once
+		ready := func(err error) { once.Do(func() { i.err = err; close(i.ready) }) }
+		ready(i.run(ctx, func() { ready(nil) }))
 	}()
 	return nil
 }
 
-// Ready waits until every image is imported or skipped. Only failing to
-// reach containerd (or to import the pause image) is an error: a bad
-// tarball is logged and skipped.
+// Ready waits until every image but the deferred ones is imported or
+// skipped. Only failing to reach containerd (or to import the pause
+// image) is an error: a bad tarball is logged and skipped.
 func (i *Importer) Ready(ctx context.Context) error {
 	select {
-	case <-i.done:
+	case <-i.ready:
 		return i.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// Done is closed once the deferred images were imported too (or the
+// import ended early).
+func (i *Importer) Done() <-chan struct{} { return i.done }
 
 // Stop cancels an import still running.
 func (i *Importer) Stop(ctx context.Context) error {
@@ -142,14 +181,18 @@ func (i *Importer) Stop(ctx context.Context) error {
 	}
 }
 
-func (i *Importer) run(ctx context.Context) error {
+// run imports everything, calling ready once all but the deferred
+// images are in.
+func (i *Importer) run(base context.Context, ready func()) error {
 	start := time.Now()
 	cl, err := client.New(i.cfg.Socket, client.WithDefaultNamespace(i.cfg.Namespace), client.WithTimeout(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("connecting to containerd at %s: %w", i.cfg.Socket, err)
 	}
 	defer cl.Close()
-	ctx = namespaces.WithNamespace(ctx, i.cfg.Namespace)
+	base = namespaces.WithNamespace(base, i.cfg.Namespace)
+	ctx, cancel := context.WithTimeout(base, i.cfg.Timeout)
+	defer cancel()
 	snapshotter := i.cfg.Snapshotter
 	if snapshotter == "" {
 		snapshotter = detectSnapshotter(ctx, cl)
@@ -179,26 +222,11 @@ func (i *Importer) run(ctx context.Context) error {
 
 	// The addons' images before the airgap folder's, so that a user's
 	// tarball of the same name replaces the built-in one.
-	addons, err := addonImages(i.cfg.AddonImages)
+	n, err := i.importAddons(ctx, cl, st, snapshotter, i.cfg.AddonImages)
 	if err != nil {
-		klog.ErrorS(err, "Listing the embedded addon images; importing none, so the addons cannot start")
+		return err
 	}
-	for _, a := range addons {
-		did, err := i.importOne(ctx, cl, st, a.source, snapshotter, pinned, "", func() (io.ReadCloser, error) {
-			return openAddonImage(i.cfg.AddonImages, a.path)
-		})
-		switch {
-		case ctx.Err() != nil:
-			return fmt.Errorf("importing images: %w", ctx.Err())
-		case err != nil:
-			klog.ErrorS(err, "Skipping an embedded addon image that could not be imported; the addon that runs it cannot start", "image", a.path)
-			failed++
-		case did:
-			imported++
-		default:
-			skipped++
-		}
-	}
+	imported, skipped, failed = imported+n.imported, skipped+n.skipped, failed+n.failed
 
 	files, err := tarballs(i.cfg.ImagesDir)
 	if err != nil {
@@ -231,11 +259,69 @@ func (i *Importer) run(ctx context.Context) error {
 			}
 		}
 	}
+	i.saveState(st)
+	klog.InfoS("Images loaded", "imported", imported, "unchanged", skipped, "failed", failed, "snapshotter", snapshotter, "took", time.Since(start).Round(time.Millisecond))
+	ready()
+
+	// The kubelet needs none of the deferred images to start, and the
+	// pods that run them come later: should one be scheduled before its
+	// image is in, its pull fails and is retried.
+	if i.cfg.DeferredImages == nil {
+		return nil
+	}
+	select {
+	case <-i.release:
+	case <-base.Done():
+		return nil
+	}
+	start = time.Now()
+	ctx, cancelDeferred := context.WithTimeout(base, i.cfg.Timeout)
+	defer cancelDeferred()
+	n, err = i.importAddons(ctx, cl, st, snapshotter, i.cfg.DeferredImages)
+	if err != nil {
+		return err
+	}
+	i.saveState(st)
+	klog.InfoS("Deferred images loaded", "imported", n.imported, "unchanged", n.skipped, "failed", n.failed, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (i *Importer) saveState(st state) {
 	if err := st.save(i.cfg.StateFile); err != nil {
 		klog.ErrorS(err, "Saving the image import state; the next start imports again", "file", i.cfg.StateFile)
 	}
-	klog.InfoS("Images loaded", "imported", imported, "unchanged", skipped, "failed", failed, "snapshotter", snapshotter, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+}
+
+// counts are what an import pass did.
+type counts struct{ imported, skipped, failed int }
+
+// importAddons imports, pinned, every addon image in fsys (laid out as
+// Config.AddonImages); one that cannot be imported is logged and skipped.
+// Only the import's end (ctx) is an error.
+func (i *Importer) importAddons(ctx context.Context, cl *client.Client, st state, snapshotter string, fsys fs.FS) (counts, error) {
+	var n counts
+	addons, err := addonImages(fsys)
+	if err != nil {
+		klog.ErrorS(err, "Listing the embedded addon images; importing none, so the addons cannot start")
+	}
+	pinned := map[string]string{labelManaged: "managed", labelPinned: "pinned"}
+	for _, a := range addons {
+		did, err := i.importOne(ctx, cl, st, a.source, snapshotter, pinned, "", func() (io.ReadCloser, error) {
+			return openAddonImage(fsys, a.path)
+		})
+		switch {
+		case ctx.Err() != nil:
+			return n, fmt.Errorf("importing images: %w", ctx.Err())
+		case err != nil:
+			klog.ErrorS(err, "Skipping an embedded addon image that could not be imported; the addon that runs it cannot start", "image", a.path)
+			n.failed++
+		case did:
+			n.imported++
+		default:
+			n.skipped++
+		}
+	}
+	return n, nil
 }
 
 // importOne imports src unless the state says it is unchanged and its

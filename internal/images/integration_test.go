@@ -24,10 +24,11 @@ import (
 )
 
 // TestIntegrationEmbeddedImages starts the bundle's containerd on a fresh
-// root, imports what a node imports at its first start (the pause image and
-// the addons' images), and checks that each is pinned and unpacked, that a
-// second start imports nothing, and that CoreDNS's image binds port 53 as
-// its non-root user with only the capability its manifest grants.
+// root, imports what a node imports at its first start (the pause image,
+// the addons' images, then the deferred ones), and checks that each is
+// pinned and unpacked, that a second start imports nothing, and that
+// CoreDNS's image binds port 53 as its non-root user with only the
+// capability its manifest grants.
 func TestIntegrationEmbeddedImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts a real containerd")
@@ -70,9 +71,12 @@ func TestIntegrationEmbeddedImages(t *testing.T) {
 		PauseImage:     embedded.PauseImage,
 		PauseImageName: embedded.PauseImageName,
 		AddonImages:    embedded.AddonImages,
+		DeferredImages: embedded.AirgapImages,
 		Snapshotter:    ctd.Snapshotter(),
 	}
-	importOnce := func() time.Duration {
+	// importOnce returns how long the part took to be ready, and how much
+	// longer the deferred images took.
+	importOnce := func() (ready, deferred time.Duration) {
 		t.Helper()
 		start := time.Now()
 		imp := New(cfg)
@@ -82,11 +86,21 @@ func TestIntegrationEmbeddedImages(t *testing.T) {
 		if err := imp.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return time.Since(start)
+		ready = time.Since(start)
+		if err := imp.Deferred().Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-imp.Done()
+		if err := imp.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return ready, time.Since(start) - ready
 	}
-	first := importOnce()
-	second := importOnce()
-	t.Logf("import on a fresh containerd (%s): %v; again, unchanged: %v", ctd.Snapshotter(), first.Round(time.Millisecond), second.Round(time.Millisecond))
+	first, firstDeferred := importOnce()
+	second, secondDeferred := importOnce()
+	t.Logf("import on a fresh containerd (%s): ready after %v, deferred images %v more; again, unchanged: %v and %v",
+		ctd.Snapshotter(), first.Round(time.Millisecond), firstDeferred.Round(time.Millisecond),
+		second.Round(time.Millisecond), secondDeferred.Round(time.Millisecond))
 
 	cl, err := client.New(cfg.Socket, client.WithDefaultNamespace(DefaultNamespace))
 	if err != nil {
@@ -94,7 +108,11 @@ func TestIntegrationEmbeddedImages(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx = namespaces.WithNamespace(ctx, DefaultNamespace)
-	for _, name := range []string{embedded.PauseImageName, embedded.CoreDNSImageName} {
+	names := []string{embedded.PauseImageName, embedded.CoreDNSImageName}
+	if embedded.AirgapImages != nil {
+		names = append(names, embedded.TraefikImageName)
+	}
+	for _, name := range names {
 		img, err := cl.ImageService().Get(ctx, name)
 		if err != nil {
 			t.Fatalf("%s was not imported: %v", name, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/clusterdns"
 	"github.com/skiff-k8s/skiff/internal/component"
 	"github.com/skiff-k8s/skiff/internal/deploy"
+	"github.com/skiff-k8s/skiff/internal/helmcontroller"
 	"github.com/skiff-k8s/skiff/internal/metricsserver"
 	"github.com/skiff-k8s/skiff/internal/overlay"
 	"github.com/skiff-k8s/skiff/internal/servicelb"
@@ -21,8 +22,9 @@ import (
 )
 
 // writeAddons renders the built-in addons into the manifests folder (and
-// removes the disabled ones' files) before the deploy controller first
-// looks at it.
+// removes the disabled ones' files), and the charts their HelmCharts
+// install into the static charts folder, before the deploy controller
+// first looks at it.
 func writeAddons(cfg Config, v validated, p paths, caPEM []byte) error {
 	values := addons.Values{
 		ClusterDNS:       v.clusterDNS.String(),
@@ -33,6 +35,11 @@ func writeAddons(cfg Config, v validated, p paths, caPEM []byte) error {
 		LocalStoragePath: cfg.DefaultLocalStoragePath,
 		ServerCABase64:   base64.StdEncoding.EncodeToString(caPEM),
 		MetricsPort:      cfg.metricsPort(),
+		TraefikImage:     addons.ImageRef(embedded.TraefikImageName),
+	}
+	// The charts first: the HelmCharts in the manifests point at them.
+	if err := addons.WriteCharts(p.staticCharts, v.disabled); err != nil {
+		return fmt.Errorf("built-in addons: %w", err)
 	}
 	if err := addons.Write(p.manifests, values, v.disabled); err != nil {
 		return fmt.Errorf("built-in addons: %w", err)
@@ -48,6 +55,10 @@ type addonDeps struct {
 	ca        signers
 	advertise net.IP
 	tunnels   *tunnel.Server // dials nodes, through their tunnel if they opened one
+	// leaderElect is set when other servers may share the datastore;
+	// identity names this server among them.
+	leaderElect bool
+	identity    string
 }
 
 // addonParts are the parts that deploy and serve the addons. The deploy
@@ -64,7 +75,26 @@ func addonParts(cfg Config, v validated, p paths, d addonDeps) (start []componen
 	if err != nil {
 		return nil, nil, err
 	}
-	background := []component.Component{dc}
+	// The helm.cattle.io kinds are served before the deploy controller
+	// applies a manifest that holds a HelmChart (Traefik's).
+	crds, err := helmcontroller.NewCRDs(rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc, err := helmcontroller.New(helmcontroller.Config{
+		Kubeconfig: supervisorKubeconfig(p),
+		StaticDir:  p.staticCharts,
+		CacheDir:   p.helmCache,
+		OnlyRemove: v.disabled.Has(addons.HelmController),
+		// As the scheduler's and controller-manager's: only where
+		// another server may run too.
+		LeaderElect: d.leaderElect,
+		Identity:    d.identity,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	background := []component.Component{crds, dc, hc}
 	if !v.disabled.Has(addons.MetricsServer) {
 		// After the deploy controller: its Service exists by then, and
 		// the EndpointSlice it keeps points there once it serves.

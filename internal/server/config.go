@@ -66,6 +66,11 @@ type paths struct {
 	server, tls, cred, etc, db, socket, token, agentToken, egressSocket string
 	// manifests is the deploy controller's folder (k3s's name and place).
 	manifests string
+	// static is served at /static/ (k3s's place); its charts/ holds the
+	// charts HelmCharts name by URL there, Traefik's among them.
+	static, staticCharts string
+	// helmCache keeps the charts the Helm controller downloads.
+	helmCache string
 }
 
 func (c *Config) paths() paths {
@@ -82,6 +87,9 @@ func (c *Config) paths() paths {
 		agentToken:   filepath.Join(s, "agent-token"),
 		egressSocket: filepath.Join(s, "egress.sock"),
 		manifests:    filepath.Join(s, "manifests"),
+		static:       filepath.Join(s, "static"),
+		staticCharts: filepath.Join(s, "static", "charts"),
+		helmCache:    filepath.Join(s, "helm"),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/memory"
 	"github.com/skiff-k8s/skiff/internal/sdnotify"
+	"github.com/skiff-k8s/skiff/internal/static"
 	"github.com/skiff-k8s/skiff/internal/supervisor"
 	"github.com/skiff-k8s/skiff/internal/token"
 	"github.com/skiff-k8s/skiff/internal/tunnel"
@@ -157,6 +158,10 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 	if err != nil {
 		return nil, nil, err
 	}
+	routes := joins.Routes()
+	if routes[static.Prefix], err = static.New(p.static, c.clientCA, client); err != nil {
+		return nil, nil, err
+	}
 	super := supervisor.New(supervisor.Config{
 		BindAddress:  cfg.BindAddress,
 		Port:         cfg.HTTPSPort,
@@ -164,7 +169,7 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		KeyFile:      c.servingKey,
 		ClientCAFile: c.clientCA,
 		CACertsPEM:   caPEM,
-		Routes:       joins.Routes(),
+		Routes:       routes,
 	})
 	readyTLS, err := clientTLS(c.serverCA, c.supervisorCert, c.supervisorKey)
 	if err != nil {
@@ -198,7 +203,12 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		PublicPort: cfg.HTTPSPort,
 	}
 
-	addonParts, addonsApplied, err := addonParts(cfg, v, p, addonDeps{client: client, certs: c, ca: ca, advertise: advertise, tunnels: tunnels})
+	identity, err := nodeName(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	addonParts, addonsApplied, err := addonParts(cfg, v, p, addonDeps{client: client, certs: c, ca: ca, advertise: advertise,
+		tunnels: tunnels, leaderElect: store.LeaderElect(), identity: identity})
 	if err != nil {
 		return nil, nil, err
 	}

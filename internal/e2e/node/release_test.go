@@ -74,9 +74,20 @@ func TestE2ENodeRelease(t *testing.T) {
 		}
 	}
 
+	// The release's download leaves Traefik's image out; offline, the
+	// airgap images tarball beside it brings it, as install.sh places it.
+	airgap, err := os.ReadFile(filepath.Join(dist, "skiff-airgap-images-amd64.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(n.ImagesDir(), "skiff-airgap-images-amd64.tar.zst"), airgap, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	n.proc.Bin = skiff
 	n.Start()
 	n.kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=80s")
+	n.kubectl("-n", "kube-system", "rollout", "status", "deployment/traefik", "--timeout=120s")
 
 	// containerd runs from the folder the launcher unpacked.
 	out, err := exec.Command("pgrep", "-f", "-a", filepath.Join(current, "bin", "containerd")).CombinedOutput()
