@@ -62,6 +62,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	return err
 }
 
+// timeout bounds an operation's hooks: spec.timeout, else Helm's default.
+func (hc *HelmChart) timeout() time.Duration {
+	if hc.Spec.Timeout != nil && hc.Spec.Timeout.Duration > 0 {
+		return hc.Spec.Timeout.Duration
+	}
+	return defaultTimeout
+}
+
 // target is the release's namespace: targetNamespace, or the HelmChart's.
 func target(hc *HelmChart) string {
 	if hc.Spec.TargetNamespace != "" {
@@ -118,10 +126,7 @@ func (c *Controller) deploy(ctx context.Context, hc *HelmChart) error {
 		return nil // failed with exactly this, and told to leave it
 	}
 
-	timeout := defaultTimeout
-	if hc.Spec.Timeout != nil && hc.Spec.Timeout.Duration > 0 {
-		timeout = hc.Spec.Timeout.Duration
-	}
+	timeout := hc.timeout()
 	op := opUpgrade
 	switch {
 	case last == nil || last.Info.Status == rcommon.StatusUninstalled:
@@ -249,11 +254,7 @@ func (c *Controller) remove(ctx context.Context, hc *HelmChart) error {
 		return fmt.Errorf("reading release %s/%s: %w", ns, hc.Name, err)
 	}
 	if last != nil {
-		timeout := defaultTimeout
-		if hc.Spec.Timeout != nil && hc.Spec.Timeout.Duration > 0 {
-			timeout = hc.Spec.Timeout.Duration
-		}
-		if err := c.uninstall(cfg, hc.Name, timeout); err != nil {
+		if err := c.uninstall(cfg, hc.Name, hc.timeout()); err != nil {
 			c.recorder.Eventf(hc.object(), corev1.EventTypeWarning, "UninstallFailed", "%v", err)
 			return err
 		}

@@ -7,5 +7,6 @@
 //
 // It is not a test package so that internal/e2e and internal/e2e/node can
 // both import it; each keeps its own specifics (command lines, readiness,
-// cleanup) in its harness_test.go.
+// cleanup) in its harness_test.go. PackChart packs the small Helm charts
+// the tests and the Helm bench make.
 package harness

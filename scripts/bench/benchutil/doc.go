@@ -11,5 +11,6 @@
 //   - proc.go: one process's memory and CPU from /proc;
 //   - nodeprocs.go: a node's processes sorted into server, containerd,
 //     shims and what runs in containers;
+//   - stats.go: median, min and max of repeated timings;
 //   - machine.go, ports.go: machine facts, free ports.
 package benchutil
