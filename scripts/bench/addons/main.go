@@ -328,21 +328,7 @@ func (t *times) print(readyLog time.Duration) {
 
 // waitCoreDNS polls until a pod of the coredns Deployment is Ready.
 func waitCoreDNS(ctx context.Context, c kubernetes.Interface) error {
-	for {
-		list, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
-		if err == nil {
-			for i := range list.Items {
-				if benchutil.Ready(&list.Items[i]) {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return benchutil.WaitPodReady(ctx, c, "kube-system", "k8s-app=kube-dns")
 }
 
 // firstLookup asks the pod at podIP to resolve kubernetes.default until it

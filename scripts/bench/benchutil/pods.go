@@ -71,3 +71,23 @@ func Ready(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// WaitPodReady polls every 50 ms until a pod in ns matching selector is
+// Ready, or ctx ends.
+func WaitPodReady(ctx context.Context, c kubernetes.Interface, ns, selector string) error {
+	for {
+		list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err == nil {
+			for i := range list.Items {
+				if Ready(&list.Items[i]) {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -251,21 +251,7 @@ func waitAnswer(ctx context.Context, ip string) error {
 
 // waitTraefikReady polls until a Traefik pod is Ready.
 func waitTraefikReady(ctx context.Context, c kubernetes.Interface) error {
-	for {
-		list, err := c.CoreV1().Pods(traefikNS).List(ctx, metav1.ListOptions{LabelSelector: traefikPods})
-		if err == nil {
-			for i := range list.Items {
-				if benchutil.Ready(&list.Items[i]) {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return benchutil.WaitPodReady(ctx, c, traefikNS, traefikPods)
 }
 
 func printIngress(runs []ingressTimes) {
