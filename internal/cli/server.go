@@ -31,7 +31,7 @@ func serverFlags() []cli.Flag {
 		&cli.StringFlag{Name: "write-kubeconfig-mode", Value: "0600", Usage: "file mode of the admin kubeconfig"},
 		&cli.BoolFlag{Name: "disable-agent", Usage: "run the control plane only, no node"},
 		&cli.BoolFlag{Name: "disable-kube-proxy", Usage: "leave Service routing to something else"},
-		&cli.StringSliceFlag{Name: "disable", Usage: "leave out a built-in addon: coredns, local-storage, servicelb, metrics-server (repeatable, or comma-separated); removes it if an earlier start deployed it"},
+		&cli.StringSliceFlag{Name: "disable", Usage: "leave out a built-in addon: coredns, local-storage, servicelb, metrics-server, traefik, helm-controller (repeatable, or comma-separated); removes it if an earlier start deployed it"},
 		&cli.StringFlag{Name: "default-local-storage-path", Usage: "folder on every node for local-path volumes (default: <data-dir>/storage on each node)"},
 		&cli.StringSliceFlag{Name: "kube-apiserver-arg", Usage: "extra kube-apiserver flag as name=value (repeatable)"},
 		&cli.StringSliceFlag{Name: "kube-scheduler-arg", Usage: "extra kube-scheduler flag as name=value (repeatable)"},

@@ -113,8 +113,8 @@ func TestE2EBadInput(t *testing.T) {
 		config string
 		want   []string
 	}{
-		{name: "unknown_disable_name", args: []string{"--disable", "coredns,traefik"},
-			want: []string{`--disable "traefik" is not a built-in addon`, "coredns, local-storage, servicelb, metrics-server"}},
+		{name: "unknown_disable_name", args: []string{"--disable", "coredns,ingress"},
+			want: []string{`--disable "ingress" is not a built-in addon`, "coredns, local-storage, servicelb, metrics-server, traefik, helm-controller"}},
 		{name: "unknown_disable_name_in_config_file", config: "disable:\n  - metrics-server\n  - dns\n",
 			want: []string{`--disable "dns" is not a built-in addon`}},
 		{name: "resolv_conf_missing", args: []string{"--resolv-conf", "/nonexistent/resolv.conf"},
