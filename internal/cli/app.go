@@ -50,6 +50,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			tokenCommand(),
 			killallCommand(),
 			checkConfigCommand(),
+			etcdSnapshotCommand(),
 			{
 				Name:            "kubectl",
 				Usage:           "run kubectl against this cluster",

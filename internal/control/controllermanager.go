@@ -94,11 +94,20 @@ func (c *ControllerManager) waitBuilt(ctx context.Context) error {
 	}}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	elected := c.Args["leader-elect"] == "true"
+	var lastLeaseCheck time.Time
 	for {
 		if resp, err := client.Get(url); err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if strings.Contains(string(body), builtCheck) {
+				return nil
+			}
+		}
+		// With several servers, only the leader builds controllers.
+		if elected && time.Since(lastLeaseCheck) > time.Second {
+			lastLeaseCheck = time.Now()
+			if otherLeads(ctx, c.Args["kubeconfig"]) {
 				return nil
 			}
 		}

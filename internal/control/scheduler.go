@@ -36,6 +36,12 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if le := cc.LeaderElection; le != nil {
+			// Elected here, not by app.Run: see runElected.
+			cc.LeaderElection = nil
+			cc.ComponentConfig.LeaderElection.LeaderElect = false
+			return runElected(ctx, le, func(ctx context.Context) error { return app.Run(ctx, cc, sched) })
+		}
 		return app.Run(ctx, cc, sched)
 	})
 	if err := <-setupErr; err != nil {

@@ -143,6 +143,13 @@ func (c *Client) ServerBootstrap(ctx context.Context) ([]byte, error) {
 	return raw, err
 }
 
+// Call sends in (JSON) to one of the server's routes for joining servers
+// (see Server.ServerOnly) and reads its JSON answer into out; refusals are
+// Refused, as for the join's own requests.
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {

@@ -69,6 +69,13 @@ func (s *Server) Routes() map[string]http.Handler {
 	}
 }
 
+// ServerOnly guards h like the server bootstrap route: only the server
+// token gets in. Other parts' routes for joining servers (etcd members)
+// use it.
+func (s *Server) ServerOnly(h http.HandlerFunc) http.Handler {
+	return s.authorized(roleServer, h)
+}
+
 // authorized runs h for requests whose token grants at least min.
 func (s *Server) authorized(min role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

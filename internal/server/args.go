@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/skiff-k8s/skiff/internal/control"
+	"github.com/skiff-k8s/skiff/internal/datastore"
 )
 
 // apiserverArgs are kube-apiserver's flags: secure by default (no anonymous
@@ -133,6 +134,13 @@ func controllerManagerArgs(cfg Config, p paths, c certFiles, leaderElect bool) (
 	if err := a.Merge(cfg.ExtraControllerManagerArgs); err != nil {
 		return nil, fmt.Errorf("--kube-controller-manager-arg: %w", err)
 	}
+	if leaderElect {
+		// Upstream's controller-manager exits the process with status 1
+		// when its context ends while it leads; with this gate it hands
+		// the Lease back instead, so a server stopped with SIGTERM exits
+		// 0 and another server's controller-manager takes over at once.
+		a.DefaultFeatureGate("ControllerManagerReleaseLeaderElectionLockOnExit", true)
+	}
 	return a, nil
 }
 
@@ -143,4 +151,15 @@ func freeLoopbackPort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// withEtcdTLS gives the apiserver the files of a TLS connection to the
+// etcd it talks to (see datastore.Datastore.EtcdTLS), unless the user set
+// them with --kube-apiserver-arg.
+func withEtcdTLS(a control.Args, f datastore.TLSFiles) {
+	for flag, file := range map[string]string{"etcd-cafile": f.CAFile, "etcd-certfile": f.CertFile, "etcd-keyfile": f.KeyFile} {
+		if _, set := a[flag]; !set && file != "" {
+			a[flag] = file
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/skiff-k8s/skiff/internal/addons"
+	"github.com/skiff-k8s/skiff/internal/datastore"
 	"github.com/skiff-k8s/skiff/internal/overlay"
 )
 
@@ -59,6 +60,30 @@ type Config struct {
 	ExtraAPIServerArgs         []string
 	ExtraSchedulerArgs         []string
 	ExtraControllerManagerArgs []string
+
+	// ClusterInit (--cluster-init) starts a cluster on embedded etcd,
+	// which other servers join with --server (internal/etcd).
+	ClusterInit bool
+	// etcdJoin is set by Run, never by the CLI: the server this one
+	// joins runs embedded etcd and is asked for membership through it.
+	etcdJoin *etcdJoiner
+
+	// DatastoreTLS is --datastore-cafile, --datastore-certfile and
+	// --datastore-keyfile: TLS to an external datastore.
+	DatastoreTLS datastore.TLSFiles
+
+	// Snapshots of the store (internal/snapshot): the schedule (cron),
+	// how many scheduled ones to keep, their folder (empty:
+	// <data-dir>/server/db/snapshots), and the switch that turns the
+	// schedule off.
+	EtcdSnapshotScheduleCron string
+	EtcdSnapshotRetention    int
+	EtcdSnapshotDir          string
+	EtcdDisableSnapshots     bool
+	// ClusterReset (--cluster-reset) with ClusterResetRestorePath puts a
+	// snapshot in place of the store and exits, as in k3s.
+	ClusterReset            bool
+	ClusterResetRestorePath string
 }
 
 // paths are where the server keeps its state under the data dir.
@@ -150,6 +175,15 @@ func (c *Config) Validate() (validated, error) {
 	}
 	if v.disabled, err = addons.ParseDisabled(c.Disable); err != nil {
 		return v, err
+	}
+	if err := c.validateSnapshots(); err != nil {
+		return v, err
+	}
+	if c.ClusterInit && c.DatastoreEndpoint != "" {
+		return v, fmt.Errorf("--cluster-init starts embedded etcd, --datastore-endpoint uses an external store: give one of them")
+	}
+	if c.ClusterInit && c.ServerURL != "" {
+		return v, fmt.Errorf("--cluster-init starts a new cluster, --server joins an existing one: give one of them")
 	}
 	if c.DefaultLocalStoragePath != "" && !filepath.IsAbs(c.DefaultLocalStoragePath) {
 		return v, fmt.Errorf("--default-local-storage-path %q is not an absolute path", c.DefaultLocalStoragePath)

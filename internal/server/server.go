@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-k8s/skiff/internal/containerd"
 	"github.com/skiff-k8s/skiff/internal/control"
 	"github.com/skiff-k8s/skiff/internal/datastore"
+	"github.com/skiff-k8s/skiff/internal/etcd"
 	"github.com/skiff-k8s/skiff/internal/kubelet"
 	"github.com/skiff-k8s/skiff/internal/memory"
 	"github.com/skiff-k8s/skiff/internal/sdnotify"
@@ -35,9 +36,21 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	p := cfg.paths()
+	if cfg.ClusterReset {
+		// A restore runs alone, before anything starts, and exits.
+		if handled, err := clusterReset(cfg); handled {
+			return err
+		}
+		if usesEtcd(cfg, p) {
+			return etcdClusterReset(ctx, cfg, p)
+		}
+	}
 	// Ports are checked before anything is written, so that a server that
 	// cannot start leaves no trace.
 	if err := checkPortsFree(cfg, v); err != nil {
+		return err
+	}
+	if err := checkEtcd(cfg, p); err != nil {
 		return err
 	}
 	if !cfg.DisableAgent {
@@ -59,12 +72,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}); err != nil {
 		return err
 	}
+	// A datastore that refuses skiff's credentials or does not answer
+	// stops the server here, before it writes anything.
+	if err := checkDatastore(ctx, cfg); err != nil {
+		return err
+	}
 	if err := ensureWritable(cfg.DataDir, p.server); err != nil {
 		return err
 	}
 
-	if cfg.ServerURL != "" {
-		if err := joinCluster(ctx, cfg, p); err != nil {
+	// An etcd member with data rejoins as itself, asking nobody.
+	if cfg.ServerURL != "" && !etcd.HasData(etcdDataDir(p)) {
+		if cfg.etcdJoin, err = joinCluster(ctx, cfg, p); err != nil {
 			return err
 		}
 	}
@@ -120,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// starts, and the node's parts that need them wait for them. They
 		// come after the datastore: a server that cannot reach its
 		// datastore starts nothing on the host.
-		store := slices.IndexFunc(parts, func(p component.Component) bool { _, ok := p.(*datastore.Datastore); return ok })
+		store := slices.IndexFunc(parts, func(p component.Component) bool { _, ok := p.(storePart); return ok })
 		parts = slices.Insert(parts, store+1, node.Runtime)
 		parts = append(parts, node.Parts...)
 		helpers = node.HelperPIDs
@@ -143,11 +162,19 @@ func Run(ctx context.Context, cfg Config) error {
 // controller works in the background from its place in the list;
 // addonsApplied is ready once it has applied every manifest once.
 func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise net.IP, caPEM []byte, serverTok, agentTok token.Token) (parts []component.Component, addonsApplied component.Component, err error) {
-	store := &datastore.Datastore{
+	var store storePart = &datastore.Datastore{
 		Endpoint: cfg.DatastoreEndpoint,
 		DBPath:   p.db,
 		Socket:   p.socket,
 		Timeout:  cfg.DatastoreTimeout,
+		TLS:      cfg.DatastoreTLS,
+	}
+	member, err := embeddedEtcd(cfg, p, advertise)
+	if err != nil {
+		return nil, nil, err
+	}
+	if member != nil {
+		store = member
 	}
 	client, err := clientFor(filepath.Join(p.cred, "supervisor.kubeconfig"))
 	if err != nil {
@@ -159,6 +186,12 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		return nil, nil, err
 	}
 	routes := joins.Routes()
+	if member != nil {
+		// Servers join as etcd members through these, with the server token.
+		for path, h := range member.Routes() {
+			routes[path] = joins.ServerOnly(h)
+		}
+	}
 	if routes[static.Prefix], err = static.New(p.static, c.clientCA, client); err != nil {
 		return nil, nil, err
 	}
@@ -184,6 +217,7 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 	if err != nil {
 		return nil, nil, err
 	}
+	withEtcdTLS(apiArgs, store.EtcdTLS())
 	schedArgs, err := schedulerArgs(cfg, p, store.LeaderElect())
 	if err != nil {
 		return nil, nil, err
@@ -228,6 +262,12 @@ func Parts(cfg Config, v validated, p paths, c certFiles, ca signers, advertise 
 		// The user's kubeconfig appears as soon as the API serves.
 		&adminKubeconfig{cfg: cfg, mode: v.kubeconfigMode, certs: c},
 		&nodeRBAC{supervisor: filepath.Join(p.cred, "supervisor.kubeconfig")},
+		// Scheduled snapshots, and the ConfigMap listing this node's.
+		scheduledSnapshots(cfg, client, identity),
+	}
+	if member != nil {
+		// A deleted server's Node takes its etcd member out of the cluster.
+		parts = append(parts, &etcd.Reaper{Client: client, Etcd: member})
 	}
 	// The addons: the deploy controller applies the manifests folder, and
 	// the addons that run in this process follow the API.

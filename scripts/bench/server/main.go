@@ -1,8 +1,10 @@
 // Command server measures `skiff server --disable-agent` the way a user runs
 // it: time from exec to a 200 "ok" from /readyz on a fresh data dir (cold) and
-// on an existing one (warm), and the resident memory after idling.
+// on an existing one (warm), and the resident memory after idling. With
+// -etcd it measures the same with --cluster-init (embedded etcd) right
+// after, so the two stores are compared on one run of the machine.
 //
-//	go run ./scripts/bench/server -bin ./bin/skiff -runs 5 -idle 30s
+//	go run ./scripts/bench/server -bin ./bin/skiff -runs 5 -idle 30s [-etcd]
 package main
 
 import (
@@ -35,6 +37,7 @@ type options struct {
 	idle    time.Duration
 	keep    bool
 	timeout time.Duration
+	etcd    bool
 }
 
 func main() {
@@ -44,6 +47,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long the last warm run idles before its RSS is read")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary data dirs and server logs")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a run that is not ready after this long")
+	flag.BoolVar(&o.etcd, "etcd", false, "also measure --cluster-init (embedded etcd; needs ports 2379 and 2380 free)")
 	flag.Parse()
 	benchutil.Main(func(ctx context.Context) error { return run(ctx, o) }, "server stopped")
 }
@@ -56,7 +60,32 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	type store struct {
+		name string
+		args []string
+	}
+	stores := []store{{"SQLite", nil}}
+	if o.etcd {
+		stores = append(stores, store{"embedded etcd (--cluster-init)", []string{"--cluster-init"}})
+	}
+	var reports []string
+	for _, st := range stores {
+		fmt.Fprintf(os.Stderr, "== %s\n", st.name)
+		r, err := measure(ctx, o, bin, st.args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+		reports = append(reports, fmt.Sprintf("store: %s\n%s", st.name, r))
+	}
+	benchutil.PrintMachine()
+	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
+	fmt.Print(strings.Join(reports, ""))
+	return nil
+}
 
+// measure makes the cold and warm runs of one store and returns their
+// figures.
+func measure(ctx context.Context, o options, bin string, extra []string) (string, error) {
 	var dirs []string
 	defer func() {
 		for _, d := range dirs {
@@ -73,28 +102,28 @@ func run(ctx context.Context, o options) error {
 	for i := 1; i <= o.runs; i++ {
 		d, err := os.MkdirTemp("", "skiff-bench-")
 		if err != nil {
-			return err
+			return "", err
 		}
 		dirs = append(dirs, d)
 		if firstDir == "" {
 			firstDir = d
 		}
-		s, err := startServer(ctx, bin, d, o.timeout)
+		s, err := startServer(ctx, bin, d, o.timeout, extra)
 		if err != nil {
-			return fmt.Errorf("cold run %d: %w", i, err)
+			return "", fmt.Errorf("cold run %d: %w", i, err)
 		}
 		fmt.Fprintf(os.Stderr, "cold run %d: ready in %s\n", i, benchutil.FmtDur(s.ready))
 		cold = append(cold, s.ready)
 		if err := s.stop(); err != nil {
-			return fmt.Errorf("cold run %d: %w", i, err)
+			return "", fmt.Errorf("cold run %d: %w", i, err)
 		}
 	}
 
 	var rss rssReport
 	for i := 1; i <= o.runs; i++ {
-		s, err := startServer(ctx, bin, firstDir, o.timeout)
+		s, err := startServer(ctx, bin, firstDir, o.timeout, extra)
 		if err != nil {
-			return fmt.Errorf("warm run %d: %w", i, err)
+			return "", fmt.Errorf("warm run %d: %w", i, err)
 		}
 		fmt.Fprintf(os.Stderr, "warm run %d: ready in %s\n", i, benchutil.FmtDur(s.ready))
 		warm = append(warm, s.ready)
@@ -103,33 +132,32 @@ func run(ctx context.Context, o options) error {
 			select {
 			case <-ctx.Done():
 				s.kill()
-				return ctx.Err()
+				return "", ctx.Err()
 			case err := <-s.exited:
-				return fmt.Errorf("warm run %d: server exited while idle: %v (log: %s)", i, err, s.logPath)
+				return "", fmt.Errorf("warm run %d: server exited while idle: %v (log: %s)", i, err, s.logPath)
 			case <-time.After(o.idle):
 			}
 			rss, err = readRSS(s.cmd.Process.Pid)
 			if err != nil {
 				s.kill()
-				return fmt.Errorf("reading RSS: %w", err)
+				return "", fmt.Errorf("reading RSS: %w", err)
 			}
 		}
 		if err := s.stop(); err != nil {
-			return fmt.Errorf("warm run %d: %w", i, err)
+			return "", fmt.Errorf("warm run %d: %w", i, err)
 		}
 	}
 
-	benchutil.PrintMachine()
-	fmt.Printf("binary: %s, %.1f MiB\n", bin, float64(size)/(1<<20))
-	fmt.Printf("cold start to /readyz: %s\n", summary(cold))
-	fmt.Printf("warm start to /readyz: %s\n", summary(warm))
+	var b strings.Builder
+	fmt.Fprintf(&b, "cold start to /readyz: %s\n", summary(cold))
+	fmt.Fprintf(&b, "warm start to /readyz: %s\n", summary(warm))
 	if rss.children == 0 {
-		fmt.Printf("idle RSS after %s: %.1f MiB (anonymous %.1f, file-backed %.1f)\n", o.idle, rss.self, rss.anon, rss.file)
+		fmt.Fprintf(&b, "idle RSS after %s: %.1f MiB (anonymous %.1f, file-backed %.1f)\n", o.idle, rss.self, rss.anon, rss.file)
 	} else {
-		fmt.Printf("idle RSS after %s: %.1f MiB server, %.1f MiB with %d child processes\n",
+		fmt.Fprintf(&b, "idle RSS after %s: %.1f MiB server, %.1f MiB with %d child processes\n",
 			o.idle, rss.self, rss.self+rss.childSum, rss.children)
 	}
-	return nil
+	return b.String(), nil
 }
 
 type server struct {
@@ -141,7 +169,7 @@ type server struct {
 
 // startServer execs the server on dir and waits until /readyz says ok. On
 // any error the server is killed before returning.
-func startServer(ctx context.Context, bin, dir string, timeout time.Duration) (*server, error) {
+func startServer(ctx context.Context, bin, dir string, timeout time.Duration, extra []string) (*server, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -158,11 +186,11 @@ func startServer(ctx context.Context, bin, dir string, timeout time.Duration) (*
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "\n==== bench: %s port %d ====\n", time.Now().Format(time.RFC3339), port)
 
-	cmd := exec.Command(bin, "server", "--disable-agent",
+	cmd := exec.Command(bin, append([]string{"server", "--disable-agent",
 		"--data-dir", dir,
 		"--https-listen-port", strconv.Itoa(port),
 		"--write-kubeconfig", kubeconfig,
-		"--bind-address", "127.0.0.1")
+		"--bind-address", "127.0.0.1"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Own process group: Ctrl-C reaches only the bench, which then stops
 	// the server (and anything it started) itself.
