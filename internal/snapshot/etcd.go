@@ -82,7 +82,13 @@ func saveEtcd(ctx context.Context, c EtcdClient, dest string) error {
 	defer cancel()
 	// A status first: a stopped member fails here with a clear cause
 	// instead of in the middle of the stream.
-	if _, err := cli.Status(ctx, c.Endpoint); err != nil {
+	// Bounded on its own: the client retries a refused dial until its
+	// context ends, and a stopped server should be said at once, not
+	// after the stream's five minutes.
+	statusCtx, statusCancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = cli.Status(statusCtx, c.Endpoint)
+	statusCancel()
+	if err != nil {
 		return fmt.Errorf("etcd at %s does not answer (%v); is the server running?", c.Endpoint, err)
 	}
 	rc, err := cli.Snapshot(ctx)

@@ -116,7 +116,9 @@ func (p *Process) Terminate(t *testing.T, timeout time.Duration) bool {
 	}
 	took := time.Since(begin).Round(time.Millisecond)
 	if p.waitErr != nil {
-		t.Errorf("skiff server exited with %v %v after SIGTERM, want exit status 0", p.waitErr, took)
+		// The log is appended to by later starts: show this start's
+		// fatal lines now, while they are the last ones.
+		t.Errorf("skiff server exited with %v %v after SIGTERM, want exit status 0\n%s", p.waitErr, took, fatalLines(p.StartLog()))
 	} else {
 		t.Logf("skiff server stopped cleanly %v after SIGTERM", took)
 	}
@@ -152,4 +154,25 @@ func (p *Process) Cleanup(t *testing.T, tailLines int) {
 	if t.Failed() {
 		t.Logf("last %d lines of %s:\n%s", tailLines, p.LogPath, TailFile(p.LogPath, tailLines))
 	}
+}
+
+// fatalLines are the lines of log that say why a process ended: klog's
+// fatal and error lines, skiff's own last line, a panic and the first
+// goroutine's stack.
+func fatalLines(log string) string {
+	var out []string
+	lines := strings.Split(log, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "F") || strings.HasPrefix(l, "skiff:") || strings.HasPrefix(l, "panic:") {
+			out = append(out, l)
+		}
+		if strings.HasPrefix(l, "goroutine ") {
+			out = append(out, lines[i:min(i+30, len(lines))]...)
+			break
+		}
+	}
+	if len(out) == 0 {
+		return TailString(log, 20)
+	}
+	return strings.Join(out, "\n")
 }
