@@ -28,6 +28,10 @@ type ServerConfig struct {
 	Keep bool
 	// Prepare, if set, runs on the data dir before the exec (not counted).
 	Prepare func(dataDir string) error
+	// ControlPlaneOnly runs `--disable-agent` on loopback; Cleanup then
+	// skips `skiff killall`: with no node there is nothing on the host to
+	// clean, and other skiffs on the host are left alone.
+	ControlPlaneOnly bool
 }
 
 // Server is a running `skiff server` on a fresh data dir in a temporary
@@ -40,9 +44,10 @@ type Server struct {
 	// Gone is closed when the server has exited.
 	Gone <-chan struct{}
 
-	keep     bool
-	logFile  *os.File
-	stopping atomic.Bool
+	keep             bool
+	controlPlaneOnly bool
+	logFile          *os.File
+	stopping         atomic.Bool
 }
 
 // StartServer starts `skiff server` on a fresh data dir, as its own
@@ -63,6 +68,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		Log:        filepath.Join(dir, "server.log"),
 		NodeName:   fmt.Sprintf("skiff-bench-%d", os.Getpid()),
 		keep:       cfg.Keep,
+
+		controlPlaneOnly: cfg.ControlPlaneOnly,
 	}
 	if err := s.start(cfg); err != nil {
 		s.Cleanup()
@@ -98,6 +105,9 @@ func (s *Server) start(cfg ServerConfig) error {
 		"--https-listen-port", strconv.Itoa(port),
 		"--write-kubeconfig", s.Kubeconfig,
 		"--node-name", s.NodeName)
+	if cfg.ControlPlaneOnly {
+		cmd.Args = append(cmd.Args, "--disable-agent", "--bind-address", "127.0.0.1")
+	}
 	cmd.Args = append(cmd.Args, cfg.Args...)
 	cmd.Stdout, cmd.Stderr = s.logFile, s.logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -170,7 +180,11 @@ func (s *Server) Cleanup() {
 	if s.Cmd != nil {
 		s.stopping.Store(true)
 	}
-	Killall(s.Bin, s.DataDir)
+	if s.controlPlaneOnly {
+		s.Stop()
+	} else {
+		Killall(s.Bin, s.DataDir)
+	}
 	if s.logFile != nil {
 		s.logFile.Close()
 	}

@@ -82,22 +82,22 @@ func measure(ctx context.Context, o options, bin, name string) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	client, err := srv.client()
+	defer srv.Cleanup()
+	client, err := adminClient(srv)
 	if err != nil {
 		return err
 	}
 
 	tput, err := throughput(ctx, client, o.clients, o.ops)
 	if err != nil {
-		return srv.fail(err)
+		return srv.Fail(err)
 	}
 	fmt.Printf("%-14s %s\n", name+":", tput)
 
-	size := func() (int64, error) { return st.size(srv.dataDir) }
+	size := func() (int64, error) { return st.size(srv.DataDir) }
 	sizes, err := churn(ctx, client, o.clients, o.objects, o.churn, size)
 	if err != nil {
-		return srv.fail(err)
+		return srv.Fail(err)
 	}
 	fmt.Printf("%-14s %s\n", "", sizes)
 	return nil
