@@ -40,6 +40,11 @@ type Client struct {
 	caPEM        []byte
 	tls          *tls.Config
 	http         *http.Client
+	// offset is the server's clock minus this host's, as far as one
+	// answer's Date header can tell; offsetKnown is false when the server
+	// sent none.
+	offset      time.Duration
+	offsetKnown bool
 }
 
 // Identity is how a node names itself to the server.
@@ -56,7 +61,7 @@ func Connect(ctx context.Context, serverURL string, tok token.Token, id Identity
 		return nil, &Refused{fmt.Sprintf("--server %q is not an https:// URL; use the form https://<server>:6443", serverURL)}
 	}
 	u.Path = ""
-	caPEM, err := fetchCACerts(ctx, u)
+	caPEM, offset, offsetKnown, err := fetchCACerts(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +77,7 @@ func Connect(ctx context.Context, serverURL string, tok token.Token, id Identity
 	tlsConfig := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &Client{
 		server: u, tok: tok, nodeName: id.Name, nodePassword: id.Password,
-		caPEM: caPEM, tls: tlsConfig,
+		caPEM: caPEM, tls: tlsConfig, offset: offset, offsetKnown: offsetKnown,
 		http: &http.Client{Timeout: requestTimeout, Transport: &http.Transport{TLSClientConfig: tlsConfig, Proxy: nil}},
 	}, nil
 }
@@ -80,28 +85,60 @@ func Connect(ctx context.Context, serverURL string, tok token.Token, id Identity
 func sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
 // fetchCACerts reads /cacerts without verifying the server: the token's
-// hash is what makes the answer trustworthy.
-func fetchCACerts(ctx context.Context, u *url.URL) ([]byte, error) {
+// hash is what makes the answer trustworthy. It also measures the server's
+// clock against this host's from the answer's Date header (see
+// ClockOffset).
+func fetchCACerts(ctx context.Context, u *url.URL) (caPEM []byte, offset time.Duration, offsetKnown bool, err error) {
 	insecure := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // checked against the token's hash
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.JoinPath("/cacerts").String(), nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, false, err
 	}
+	sent := time.Now()
 	resp, err := insecure.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reaching the server at %s: %w", u, err)
+		return nil, 0, false, fmt.Errorf("reaching the server at %s: %w", u, err)
 	}
+	received := time.Now()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBytes))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s/cacerts: %w", u, err)
+		return nil, 0, false, fmt.Errorf("reading %s/cacerts: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s/cacerts answered %s", u, resp.Status)
+		return nil, 0, false, fmt.Errorf("%s/cacerts answered %s", u, resp.Status)
 	}
-	return body, nil
+	if date, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		offset, offsetKnown = clockOffset(date, sent, received), true
+	}
+	return body, offset, offsetKnown, nil
+}
+
+// clockOffset is the smallest offset of the server's clock from this
+// host's that agrees with one answer: the server wrote date (whole seconds,
+// so its clock read somewhere in [date, date+1s)) while this host's clock
+// went from sent to received. Latency and the header's coarseness thus
+// never count as skew; what is left is a skew the clocks surely have.
+func clockOffset(date, sent, received time.Time) time.Duration {
+	// Wall clocks only: date has no monotonic reading, and the offset is
+	// between wall clocks.
+	sent, received = sent.Round(0), received.Round(0)
+	switch {
+	case date.After(received):
+		return date.Sub(received)
+	case date.Add(time.Second).Before(sent):
+		return date.Add(time.Second).Sub(sent)
+	}
+	return 0
+}
+
+// ClockOffset is how far the server's clock is ahead of this host's
+// (negative: behind), measured on the answer to /cacerts; ok is false when
+// the server sent no Date header.
+func (c *Client) ClockOffset() (offset time.Duration, ok bool) {
+	return c.offset, c.offsetKnown
 }
 
 // CAPEM is the server CA the client trusts.

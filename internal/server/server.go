@@ -77,15 +77,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := checkDatastore(ctx, cfg); err != nil {
 		return err
 	}
+	// A join is checked in full (the token, the clocks, the cluster's
+	// keys against any already here) before the data dir is touched. An
+	// etcd member with data rejoins as itself, asking nobody.
+	var joining *pendingJoin
+	if cfg.ServerURL != "" && !etcd.HasData(etcdDataDir(p)) {
+		if joining, err = prepareJoin(ctx, cfg, p); err != nil {
+			return err
+		}
+	}
 	if err := ensureWritable(cfg.DataDir, p.server); err != nil {
 		return err
 	}
-
-	// An etcd member with data rejoins as itself, asking nobody.
-	if cfg.ServerURL != "" && !etcd.HasData(etcdDataDir(p)) {
-		if cfg.etcdJoin, err = joinCluster(ctx, cfg, p); err != nil {
+	if joining != nil {
+		if err := joining.write(p); err != nil {
 			return err
 		}
+		cfg.etcdJoin = joining.joiner
 	}
 	advertise, err := advertiseIP(cfg)
 	if err != nil {

@@ -54,9 +54,19 @@ func (c *cluster) url(name string) string  { return "https://" + c.ips[name] + "
 // startServer creates and starts server i with args after "server".
 func (c *cluster) startServer(t *testing.T, i int, args ...string) *dh.Node {
 	t.Helper()
+	n := c.createServer(t, i, args...)
+	n.Start(t)
+	return n
+}
+
+// createServer creates server i without starting it. A container lives
+// as long as the test t it was created in: one that later steps use is
+// created by the top-level test, even when a step starts it.
+func (c *cluster) createServer(t *testing.T, i int, args ...string) *dh.Node {
+	t.Helper()
 	name := c.serverName(i)
 	c.ips[name] = c.nw.Addr(10 + i)
-	n := dh.StartNode(t, dh.NodeOptions{
+	n := dh.CreateNode(t, dh.NodeOptions{
 		Tag: c.env.Tag, Name: name, Network: c.nw.Name, IP: c.ips[name],
 		Args: append([]string{"server", "--node-name", name}, args...), Preload: c.images,
 	})
@@ -107,7 +117,8 @@ func (c *cluster) waitReady(t *testing.T, via *dh.Node, names ...string) {
 	}, via)
 }
 
-// member is what testdata/members prints for each member.
+// member is what hacluster/members (the shared etcdctl of the tests and
+// benchmarks) prints for each member.
 type member struct {
 	Name    string `json:"name"`
 	Learner bool   `json:"learner"`
@@ -119,7 +130,7 @@ type member struct {
 func buildMembers(t *testing.T, root string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "members")
-	cmd := exec.Command("go", "build", "-o", out, "./internal/e2e/ha/testdata/members")
+	cmd := exec.Command("go", "build", "-o", out, "./internal/e2e/hacluster/members")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

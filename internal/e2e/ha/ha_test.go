@@ -24,7 +24,8 @@ import (
 // workload; no acknowledged write lost while the etcd leader is killed,
 // the others writing within 10 s, pods on the agent running on, the killed
 // server rejoining; a server removed by deleting its Node and a fresh one
-// joining in its place.
+// joining in its place; refused joins; a snapshot restored with
+// --cluster-reset on one server while the others rejoin as it says.
 func TestE2EHA(t *testing.T) {
 	env := dh.Setup(t)
 	sfx := dh.Suffix()
@@ -65,16 +66,24 @@ func TestE2EHA(t *testing.T) {
 	t.Run("4_leader_killed_no_acknowledged_write_lost", func(t *testing.T) {
 		c.testKillLeader(t, servers)
 	})
-	t.Run("5_deleted_node_leaves_membership_fresh_server_joins", func(t *testing.T) {
-		c.testReplace(t, servers)
+	fresh := c.createServer(t, 4, "--server", c.url(s1.Name), "--token", c.token)
+	replaced := t.Run("5_deleted_node_leaves_membership_fresh_server_joins", func(t *testing.T) {
+		servers = c.testReplace(t, servers, fresh)
 	})
 	t.Run("6_refused_joins_leave_no_member", func(t *testing.T) {
 		c.testRefused(t, s1)
 	})
+	t.Run("7_snapshot_restored_on_every_server_with_cluster_reset", func(t *testing.T) {
+		if !replaced {
+			t.Skip("step 5 failed: which servers run is not known")
+		}
+		c.testRestore(t, servers)
+	})
 }
 
 // testRefused: a wrong server token and a --server that is not a skiff
-// server are refused with one line, and the membership does not change.
+// server are refused with one line, with nothing written in the data dir,
+// and the membership does not change.
 func (c *cluster) testRefused(t *testing.T, s1 *dh.Node) {
 	before, err := c.membersOn(context.Background(), s1)
 	if err != nil {
@@ -94,6 +103,13 @@ func (c *cluster) testRefused(t *testing.T, s1 *dh.Node) {
 			t.Errorf("%s: exit %d (timed out: %v), want a refusal naming %q:\n%s", tc.name, e.Code, e.TimedOut, tc.want, e.Output)
 		} else {
 			t.Logf("%s: exit %d after %.1f s: %s", tc.name, e.Code, e.Took.Seconds(), lastLine(e.Output))
+		}
+		// A join is checked in full before the data dir is written.
+		ctx, cancel := context.WithTimeout(context.Background(), dh.CommandTimeout)
+		out, err := dh.Docker(ctx, nil, "cp", name+":/var/lib/skiff/server", t.TempDir())
+		cancel()
+		if err == nil || !strings.Contains(out, "Could not find") {
+			t.Errorf("%s: the refused join left /var/lib/skiff/server behind (docker cp: %v: %s)", tc.name, err, out)
 		}
 	}
 	after, err := c.membersOn(context.Background(), s1)
@@ -277,8 +293,8 @@ spec:
 
 // testReplace: the last server is stopped and its Node deleted: its member
 // leaves; a fresh server joins in its place and the cluster is three
-// voting members again.
-func (c *cluster) testReplace(t *testing.T, servers []string) {
+// voting members again, which it returns.
+func (c *cluster) testReplace(t *testing.T, servers []string, fresh *dh.Node) []string {
 	gone := servers[len(servers)-1]
 	via := c.servers[servers[0]]
 	c.servers[gone].Stop(t, 20*time.Second)
@@ -299,7 +315,7 @@ func (c *cluster) testReplace(t *testing.T, servers []string) {
 		t.Logf("--cluster-init on a joined member refused: %s", lastLine(out))
 	}
 
-	fresh := c.joinServer(t, 4)
+	fresh.Start(t)
 	c.waitAPI(t, fresh)
 	now := append(rest, fresh.Name)
 	c.waitMembers(t, via, now...)
@@ -308,6 +324,7 @@ func (c *cluster) testReplace(t *testing.T, servers []string) {
 	if _, err := kc.CoreV1().ConfigMaps("writes").Get(context.Background(), "w-0000", metav1.GetOptions{}); err != nil {
 		t.Errorf("the fresh server does not serve the cluster's objects: %v", err)
 	}
+	return now
 }
 
 // dockerStdin runs args in n with stdin.
