@@ -3,6 +3,7 @@ package datastore
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -20,6 +21,11 @@ import (
 // up and said no to skiff's credentials or certificate.
 var errRefused = errors.New("refused")
 
+// errUntrusted marks the other final answer: the store showed a
+// certificate that --datastore-cafile (or the system's CAs) did not sign,
+// or signed for another host.
+var errUntrusted = errors.New("showed a certificate skiff does not trust")
+
 // Check proves that the external datastore answers and takes skiff's
 // credentials, before the server writes anything: a wrong password then
 // costs one clear line and leaves the data dir as it was. A store that
@@ -28,6 +34,9 @@ var errRefused = errors.New("refused")
 // SQLite and NATS have nothing to check here.
 func (d *Datastore) Check(ctx context.Context) error {
 	if err := d.TLS.check(); err != nil {
+		return err
+	}
+	if err := d.checkTLSParams(); err != nil {
 		return err
 	}
 	scheme, _, _ := strings.Cut(d.Endpoint, "://")
@@ -51,7 +60,7 @@ func (d *Datastore) Check(ctx context.Context) error {
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, errRefused):
+		case errors.Is(err, errRefused), errors.Is(err, errUntrusted):
 			return fmt.Errorf("%s %s", Redact(d.describe()), oneLine(err))
 		case ctx.Err() != nil:
 			return fmt.Errorf("cannot reach %s after %s (%s); check that it is running and the endpoint is right",
@@ -94,12 +103,12 @@ func (d *Datastore) probePostgres(ctx context.Context) error {
 		switch pgErr.Code {
 		case "3D000": // the database does not exist: kine creates it
 			return nil
-		case "28P01", "28000": // invalid password, or no pg_hba.conf entry
-			return fmt.Errorf("%w skiff's credentials (%s: %s); check the user and password in --datastore-endpoint and the server's pg_hba.conf",
+		case "28P01", "28000": // invalid password, no pg_hba.conf entry, or no client certificate
+			return fmt.Errorf("%w skiff's credentials (%s: %s); check the user and password in --datastore-endpoint, --datastore-certfile and --datastore-keyfile, and the server's pg_hba.conf",
 				errRefused, pgErr.Code, pgErr.Message)
 		}
 	}
-	return err
+	return tlsFailure(err, "")
 }
 
 // probeMySQL logs in as kine will and logs out.
@@ -127,12 +136,15 @@ func (d *Datastore) probeMySQL(ctx context.Context) error {
 		switch myErr.Number {
 		case 1049: // unknown database: kine creates it
 			return nil
-		case 1044, 1045: // access denied to the database, or to the user
-			return fmt.Errorf("%w skiff's credentials (%d: %s); check the user and password in --datastore-endpoint and the user's grants",
+		case 1044, 1045: // access denied to the database, or to the user (also one that must show a certificate)
+			return fmt.Errorf("%w skiff's credentials (%d: %s); check the user and password in --datastore-endpoint, the user's grants, and whether it must show a client certificate (--datastore-certfile, --datastore-keyfile)",
 				errRefused, myErr.Number, myErr.Message)
 		}
 	}
-	return err
+	if errors.Is(err, mysql.ErrNoTLS) {
+		return fmt.Errorf("%w TLS (%v); leave --datastore-cafile, --datastore-certfile and --datastore-keyfile out, or turn TLS on in the server", errRefused, err)
+	}
+	return tlsFailure(err, "")
 }
 
 // probeEtcd asks each passed-through etcd endpoint for /health over the
@@ -160,8 +172,8 @@ func (d *Datastore) probeEtcd(ctx context.Context) error {
 			resp.Body.Close()
 			return nil
 		}
-		if isTLSRefusal(err) {
-			return fmt.Errorf("%w the TLS connection (%v); check the endpoint's https:// and --datastore-cafile, --datastore-certfile and --datastore-keyfile", errRefused, err)
+		if err := tlsFailure(err, "the endpoint's https:// and "); errors.Is(err, errRefused) || errors.Is(err, errUntrusted) {
+			return err
 		}
 		last = err
 	}
@@ -176,6 +188,29 @@ func (d *Datastore) clientTLS() (*tls.Config, error) {
 		return nil, fmt.Errorf("%w: loading the datastore's TLS files: %v; check --datastore-cafile, --datastore-certfile and --datastore-keyfile", errRefused, err)
 	}
 	return cfg, nil
+}
+
+// tlsFailure makes a failed TLS handshake a final answer, which waiting
+// will not change, saying which side refused; any other err is returned
+// as it is. check names what to check first.
+func tlsFailure(err error, check string) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		return fmt.Errorf("%w (%v); check that --datastore-cafile is the CA that signed the datastore's serving certificate, and that the endpoint's host is one the certificate names",
+			errUntrusted, err)
+	case isTLSRefusal(err):
+		return fmt.Errorf("%w the TLS connection (%v); check %s--datastore-cafile, --datastore-certfile and --datastore-keyfile", errRefused, err, check)
+	}
+	return err
 }
 
 // isTLSRefusal tells a failed handshake (an unknown CA, a missing or
@@ -195,4 +230,36 @@ func isTLSRefusal(err error) bool {
 // line of its own, and a refusal is one line on stderr.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// checkTLSParams refuses an endpoint whose own TLS parameters would make
+// kine ignore the TLS files, or not verify the store with them: kine
+// keeps a PostgreSQL endpoint's sslmode (disable, allow and prefer do not
+// verify the server, and may not use TLS at all), and go-sql-driver lets a
+// MySQL endpoint's tls= take the place of the files' configuration.
+func (d *Datastore) checkTLSParams() error {
+	if d.TLS.Empty() {
+		return nil
+	}
+	scheme, _, _ := strings.Cut(d.Endpoint, "://")
+	switch scheme {
+	case "postgres", "postgresql":
+		u, err := url.Parse(d.Endpoint)
+		if err != nil {
+			return nil // the probe says what is wrong with it
+		}
+		switch mode := u.Query().Get("sslmode"); mode {
+		case "disable", "allow", "prefer":
+			return fmt.Errorf("--datastore-endpoint says sslmode=%s, which would not verify the datastore with --datastore-cafile (nor always use TLS); remove sslmode from it (the TLS files then make it verify-full) or set sslmode=verify-full", mode)
+		}
+	case "mysql":
+		cfg, err := mysql.ParseDSN(strings.TrimPrefix(d.Endpoint, "mysql://"))
+		if err != nil {
+			return nil
+		}
+		if cfg.TLSConfig != "" {
+			return fmt.Errorf("--datastore-endpoint says tls=%s, which would take the place of --datastore-cafile, --datastore-certfile and --datastore-keyfile; remove tls= from it: the files turn TLS on", cfg.TLSConfig)
+		}
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package datastore
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,11 +108,106 @@ func TestIntegrationCheckRealStores(t *testing.T) {
 				continue
 			}
 			t.Logf("%s: refused after %v: %v", name, time.Since(begin).Round(time.Millisecond), err)
-			if !strings.Contains(err.Error(), "--datastore-certfile") || time.Since(begin) > 5*time.Second {
+			if !strings.Contains(err.Error(), "--datastore-cafile") || time.Since(begin) > 5*time.Second {
 				t.Errorf("%s: want a prompt refusal naming the TLS flags", name)
 			}
 		}
 	})
+}
+
+// TestCheckRefusesTLSFilesTheEndpointWouldIgnore: an endpoint whose own
+// TLS parameters would make kine skip the files, or not verify the store
+// with them, is refused before anything is dialled.
+func TestCheckRefusesTLSFilesTheEndpointWouldIgnore(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(ca, []byte("a CA"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		endpoint string
+		want     string // "" for no refusal of this kind
+	}{
+		{"postgres://u:pw@127.0.0.1:1/k?sslmode=disable", "sslmode=disable, which would not verify"},
+		{"postgres://u:pw@127.0.0.1:1/k?sslmode=prefer", "sslmode=prefer"},
+		{"postgresql://u:pw@127.0.0.1:1/k?sslmode=allow", "sslmode=allow"},
+		{"postgres://u:pw@127.0.0.1:1/k?sslmode=verify-ca", ""},
+		{"postgres://u:pw@127.0.0.1:1/k", ""},
+		{"mysql://u:pw@tcp(127.0.0.1:1)/k?tls=skip-verify", "tls=skip-verify, which would take the place of --datastore-cafile"},
+		{"mysql://u:pw@tcp(127.0.0.1:1)/k?tls=true", "remove tls= from it"},
+		{"mysql://u:pw@tcp(127.0.0.1:1)/k", ""},
+	} {
+		d := &Datastore{Endpoint: tc.endpoint, Timeout: time.Second, TLS: TLSFiles{CAFile: ca}}
+		err := d.checkTLSParams()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused (%v); want it let through to the probe", tc.endpoint, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: checkTLSParams = %v; want a refusal saying %q", tc.endpoint, err, tc.want)
+		}
+		if strings.Contains(fmt.Sprint(err), "pw") {
+			t.Errorf("%s: the refusal shows the password: %v", tc.endpoint, err)
+		}
+	}
+	plain := &Datastore{Endpoint: "postgres://u:pw@127.0.0.1:1/k?sslmode=disable"}
+	if err := plain.checkTLSParams(); err != nil {
+		t.Errorf("sslmode=disable without TLS files refused: %v", err)
+	}
+}
+
+// TestIntegrationCheckRealStoresTLS runs Check against PostgreSQL and
+// MariaDB that take skiff's user only over TLS with a client certificate:
+// the right files pass, and a CA that did not sign the server's
+// certificate, or no client certificate, are refused at once.
+func TestIntegrationCheckRealStoresTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: starts PostgreSQL and MariaDB")
+	}
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB, dbharness.TLS) *dbharness.Server
+	}{
+		{"postgres", dbharness.PostgresTLS},
+		{"mariadb", dbharness.MariaDBTLS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			certs, err := dbharness.MakeCerts(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := dbharness.MakeCerts(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := tc.start(t, dbharness.TLS{Certs: certs, ClientCert: true})
+			good := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second,
+				TLS: TLSFiles{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}}
+			if err := good.Check(context.Background()); err != nil {
+				t.Errorf("Check with the CA and the client certificate: %v", err)
+			}
+			for _, bad := range []struct {
+				name  string
+				files TLSFiles
+				want  string
+			}{
+				{"wrong_ca", TLSFiles{CAFile: other.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}, "certificate skiff does not trust"},
+				{"no_client_certificate", TLSFiles{CAFile: certs.CA}, "--datastore-certfile"},
+			} {
+				d := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second, TLS: bad.files}
+				begin := time.Now()
+				err := d.Check(context.Background())
+				took := time.Since(begin)
+				if err == nil {
+					t.Errorf("%s: Check passed", bad.name)
+					continue
+				}
+				t.Logf("%s: refused after %v: %v", bad.name, took.Round(time.Millisecond), err)
+				if !strings.Contains(err.Error(), bad.want) || took > 5*time.Second {
+					t.Errorf("%s: want a prompt refusal saying %q", bad.name, bad.want)
+				}
+			}
+		})
+	}
 }
 
 // TestCheckSaysItOnOneLine: pgx lists each address it tried on a line of

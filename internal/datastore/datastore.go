@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/k3s-io/kine/pkg/drivers/generic"
 	"github.com/k3s-io/kine/pkg/endpoint"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/klog/v2"
 
 	"github.com/skiff-k8s/skiff/internal/component"
 )
@@ -19,8 +21,11 @@ import (
 // sqliteParams keep SQLite in WAL mode with a busy timeout long enough for
 // the apiserver's bursts; synchronous=NORMAL in WAL mode never loses a
 // committed transaction when the process dies, only possibly on power loss,
-// and never corrupts the file.
-const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=20&cache=shared"
+// and never corrupts the file. kine's own checkpoint after each compaction
+// is off: it waits for every reader with that 30 s timeout while holding
+// the writers back, where keepWALSmall waits at most walBusyTimeout, and
+// only when the log has grown.
+const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=20&cache=shared&_kine_disable_compact_wal_checkpoint=true"
 
 // Datastore is kine in front of the configured database.
 type Datastore struct {
@@ -115,6 +120,15 @@ func (d *Datastore) Start(ctx context.Context) error {
 			cancel()
 			return fmt.Errorf("opening %s: %w", Redact(d.describe()), err)
 		}
+		if d.Endpoint == "" {
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				if err := keepWALSmall(kctx, d.DBPath); err != nil {
+					klog.Errorf("SQLite's log will not be kept small: %v", err)
+				}
+			}()
+		}
 		return nil
 	case <-time.After(d.Timeout):
 		cancel()
@@ -196,20 +210,30 @@ func Redact(endpoint string) string {
 }
 
 // compactInterval is how often kine deletes the history of keys (the
-// rows each update and delete leaves), keeping the last 1,000 revisions.
+// rows each update and delete leaves), never the last 1,000 revisions.
 // Each pass compacts up to the revision of the pass before, so the store
-// holds one to two intervals of history. With kine's 5 minutes, 100,000
-// updates of 100 ConfigMaps (at ~250/s) grew SQLite 8.8× (29 → 256 MiB),
-// all of it history no client asks for: the apiserver serves watches from
-// its cache and itself asks for compaction only every 5 minutes. Every 30
-// seconds it grew 3.9× (29 → 116 MiB at ~400/s; scripts/bench/store),
-// levelling off at about 100 MiB in a second run: bounded by a minute of
-// writes, where kine's default bounds it by five to ten.
-const compactInterval = 30 * time.Second
+// holds one to two intervals of history: under churn its size follows the
+// write rate times the interval. With kine's 5 minutes, 100,000 updates of
+// 100 ConfigMaps (at ~250/s) grew SQLite 8.8× (29 → 256 MiB), all of it
+// history no client asks for: the apiserver serves watches from its cache
+// and itself asks for compaction only every 5 minutes; every 30 seconds,
+// 3.9× (scripts/bench/store). Every 10 seconds, 40,000 such updates at
+// 400/s straight through kine left the database file 1.7× its size after
+// the first 1,000 (15.5 → 25.7 MiB; 3.8× at 30 s); through the apiserver,
+// with the log kept small too (keepWALSmall), SQLite measured 31.9 MiB
+// after 1,000 updates, 20.1 MiB after 100,000, never over 34.5 MiB
+// (scripts/bench/store, 2026-12-06). Not shorter, because
+// a row must outlive the interval for kine's own poller, which turns
+// the store's rows into watch events, to read it before it is deleted, and
+// a slow client's paginated list or resumed watch needs the revisions
+// it started from. An idle cluster's 1,000 revisions span minutes.
+const compactInterval = 10 * time.Second
 
 // defaults are kine's own command-line defaults but compactInterval: its
 // zero values are not valid (a compact batch below 100 is refused, for
-// one).
+// one), and a pool of 2 idle connections (database/sql's default, where
+// kine's is 20) closes and reopens connections, each with its pragmas
+// and statement cache, whenever more than 2 requests overlap.
 func defaults() endpoint.Config {
 	return endpoint.Config{
 		NotifyInterval:      5 * time.Second,
@@ -220,5 +244,9 @@ func defaults() endpoint.Config {
 		CompactBatchSize:    1000,
 		PollBatchSize:       500,
 		PollInterval:        time.Second,
+		ConnectionPoolConfig: generic.ConnectionPoolConfig{
+			MaxIdle:     20,
+			MaxIdleTime: 2 * time.Minute,
+		},
 	}
 }

@@ -17,7 +17,8 @@ import (
 // TestE2EDatastores runs the shared workload (create, list, watch, update,
 // delete, a stale update refused) through a server on each store skiff
 // supports: its own SQLite, and real PostgreSQL, MariaDB and etcd servers
-// started by the test, etcd also with client-certificate TLS.
+// started by the test, each also over TLS: PostgreSQL and etcd demanding a
+// client certificate, MariaDB only TLS (--datastore-cafile alone).
 func TestE2EDatastores(t *testing.T) {
 	integration(t)
 	t.Parallel()
@@ -36,13 +37,21 @@ func TestE2EDatastores(t *testing.T) {
 			return []string{"--datastore-endpoint", dbharness.Etcd(t, dbharness.EtcdOptions{}).Endpoint}
 		}},
 		{"etcd_tls", func(t *testing.T) []string {
-			certs, err := dbharness.MakeCerts(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			certs := makeCerts(t)
 			etcd := dbharness.Etcd(t, dbharness.EtcdOptions{TLS: &certs})
 			return []string{"--datastore-endpoint", etcd.Endpoint, "--datastore-cafile", certs.CA,
 				"--datastore-certfile", certs.ClientCert, "--datastore-keyfile", certs.ClientKey}
+		}},
+		{"postgres_tls", func(t *testing.T) []string {
+			certs := makeCerts(t)
+			pg := dbharness.PostgresTLS(t, dbharness.TLS{Certs: certs, ClientCert: true})
+			return []string{"--datastore-endpoint", pg.Endpoint, "--datastore-cafile", certs.CA,
+				"--datastore-certfile", certs.ClientCert, "--datastore-keyfile", certs.ClientKey}
+		}},
+		{"mariadb_tls", func(t *testing.T) []string {
+			certs := makeCerts(t)
+			my := dbharness.MariaDBTLS(t, dbharness.TLS{Certs: certs})
+			return []string{"--datastore-endpoint", my.Endpoint, "--datastore-cafile", certs.CA}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,9 +64,11 @@ func TestE2EDatastores(t *testing.T) {
 }
 
 // TestE2EDatastoreRefusals: a store that refuses skiff's credentials or
-// certificate, or TLS files that cannot be read, stop the server at once
-// with one line naming the endpoint (password hidden) and what to check,
-// and nothing is written: no data dir, no kubeconfig.
+// certificate, a store whose certificate --datastore-cafile did not sign,
+// TLS files that cannot be read or that the endpoint's own sslmode would
+// leave unused, stop the server at once with one line naming the
+// endpoint (password hidden) and what to check, and nothing is written: no
+// data dir, no kubeconfig.
 func TestE2EDatastoreRefusals(t *testing.T) {
 	integration(t)
 	t.Parallel()
@@ -74,13 +85,29 @@ func TestE2EDatastoreRefusals(t *testing.T) {
 			return []string{"--datastore-endpoint", wrongPassword(dbharness.MariaDB(t).Endpoint)}
 		}, []string{"mysql://skiff:***@tcp(127.0.0.1", "refused skiff's credentials", "check the user and password"}},
 		{"etcd_tls_without_client_certificate", func(t *testing.T) []string {
-			certs, err := dbharness.MakeCerts(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			certs := makeCerts(t)
 			etcd := dbharness.Etcd(t, dbharness.EtcdOptions{TLS: &certs})
 			return []string{"--datastore-endpoint", etcd.Endpoint, "--datastore-cafile", certs.CA}
 		}, []string{"refused the TLS connection", "--datastore-certfile"}},
+		{"postgres_tls_wrong_ca", func(t *testing.T) []string {
+			pg := dbharness.PostgresTLS(t, dbharness.TLS{Certs: makeCerts(t)})
+			return []string{"--datastore-endpoint", pg.Endpoint, "--datastore-cafile", makeCerts(t).CA}
+		}, []string{"postgres://skiff:***@127.0.0.1", "certificate skiff does not trust", "--datastore-cafile"}},
+		{"mariadb_tls_wrong_ca", func(t *testing.T) []string {
+			my := dbharness.MariaDBTLS(t, dbharness.TLS{Certs: makeCerts(t)})
+			return []string{"--datastore-endpoint", my.Endpoint, "--datastore-cafile", makeCerts(t).CA}
+		}, []string{"mysql://skiff:***@tcp(127.0.0.1", "certificate skiff does not trust", "--datastore-cafile"}},
+		{"postgres_tls_without_client_certificate", func(t *testing.T) []string {
+			certs := makeCerts(t)
+			pg := dbharness.PostgresTLS(t, dbharness.TLS{Certs: certs, ClientCert: true})
+			return []string{"--datastore-endpoint", pg.Endpoint, "--datastore-cafile", certs.CA}
+		}, []string{"refused skiff's credentials", "client certificate", "--datastore-certfile"}},
+		{"postgres_sslmode_disable_with_cafile", func(t *testing.T) []string {
+			// Refused before it is dialled: kine would keep sslmode=disable
+			// and never use the CA.
+			return []string{"--datastore-endpoint", "postgres://skiff:" + dbharness.Password + "@127.0.0.1:5432/kine?sslmode=disable",
+				"--datastore-cafile", makeCerts(t).CA}
+		}, []string{"sslmode=disable", "--datastore-cafile"}},
 		{"missing_tls_file", func(t *testing.T) []string {
 			return []string{"--datastore-endpoint", "https://127.0.0.1:2379", "--datastore-cafile", "/nonexistent/ca.crt"}
 		}, []string{"--datastore-cafile /nonexistent/ca.crt cannot be read"}},
@@ -100,6 +127,16 @@ func TestE2EDatastoreRefusals(t *testing.T) {
 			mustNotExist(t, c.Kubeconfig, tc.name)
 		})
 	}
+}
+
+// makeCerts is a fresh test CA with its serving and client pairs.
+func makeCerts(t *testing.T) dbharness.Certs {
+	t.Helper()
+	certs, err := dbharness.MakeCerts(t.TempDir())
+	if err != nil {
+		t.Fatalf("making test certificates: %v", err)
+	}
+	return certs
 }
 
 // TestE2ETwoServersSharePostgres: a second server joins the first with its

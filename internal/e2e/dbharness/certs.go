@@ -92,3 +92,33 @@ func MakeCerts(dir string) (Certs, error) {
 func writePEM(path, kind string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o644)
 }
+
+// TLS makes a PostgreSQL or MariaDB server started here speak TLS only.
+type TLS struct {
+	// Certs holds the serving pair the server shows and the CA that
+	// signed it (and the client certificate, for ClientCert).
+	Certs Certs
+	// ClientCert makes the server also refuse skiff's user unless it
+	// shows a client certificate the CA signed (named skiff).
+	ClientCert bool
+}
+
+// serverFiles copies the serving pair and the CA into dir, owned by the
+// server's user a: the servers refuse a key others can read, and cannot
+// reach the test's own temp dir, which only root may enter.
+func (o TLS) serverFiles(dir string, a account) (cert, key, ca string, err error) {
+	cert, key, ca = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.crt")
+	for _, f := range []struct{ from, to string }{{o.Certs.ServerCert, cert}, {o.Certs.ServerKey, key}, {o.Certs.CA, ca}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return "", "", "", err
+		}
+		if err := os.WriteFile(f.to, b, 0o600); err != nil {
+			return "", "", "", err
+		}
+		if err := os.Chown(f.to, int(a.uid), int(a.gid)); err != nil {
+			return "", "", "", err
+		}
+	}
+	return cert, key, ca, nil
+}

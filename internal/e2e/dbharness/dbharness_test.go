@@ -3,12 +3,13 @@ package dbharness
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 )
@@ -50,6 +51,52 @@ func TestIntegrationDatabases(t *testing.T) {
 			stopAndCheckGone(t, s)
 		})
 	}
+	for _, tc := range []struct {
+		name  string
+		start func(TLS) (*Server, error)
+		// open logs skiff's user in over TLS with the CA and, when given,
+		// the client pair; or over plain TCP when tls is false.
+		open func(s *Server, c Certs, tls, clientCert bool) (*sql.DB, error)
+	}{
+		{"postgres_tls", StartPostgresTLS, openPostgres},
+		{"mariadb_tls", StartMariaDBTLS, openMariaDB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			certs, err := MakeCerts(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := tc.start(TLS{Certs: certs, ClientCert: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			login := func(tls, clientCert bool) error {
+				db, err := tc.open(s, certs, tls, clientCert)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				return db.PingContext(ctx)
+			}
+			if err := login(true, true); err != nil {
+				t.Errorf("skiff's user cannot log in over TLS with its client certificate: %v", err)
+			}
+			if err := login(true, false); err == nil {
+				t.Errorf("skiff's user logged in over TLS without a client certificate")
+			} else {
+				t.Logf("without a client certificate, refused as it should: %v", err)
+			}
+			if err := login(false, false); err == nil {
+				t.Errorf("skiff's user logged in without TLS")
+			} else {
+				t.Logf("without TLS, refused as it should: %v", err)
+			}
+			stopAndCheckGone(t, s)
+		})
+	}
 	t.Run("etcd_tls", func(t *testing.T) {
 		t.Parallel()
 		certs, err := MakeCerts(t.TempDir())
@@ -85,4 +132,38 @@ func stopAndCheckGone(t *testing.T, s *Server) {
 	if _, err := os.Stat(s.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists after Stop (%v)", s.Dir, err)
 	}
+}
+
+func openPostgres(s *Server, c Certs, tls, clientCert bool) (*sql.DB, error) {
+	q := url.Values{"sslmode": {"disable"}}
+	if tls {
+		q = url.Values{"sslmode": {"verify-full"}, "sslrootcert": {c.CA}}
+		if clientCert {
+			q.Set("sslcert", c.ClientCert)
+			q.Set("sslkey", c.ClientKey)
+		}
+	}
+	return sql.Open("pgx", s.Endpoint+"?"+q.Encode())
+}
+
+func openMariaDB(s *Server, c Certs, useTLS, clientCert bool) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.DBName = "skiff", Password, "tcp", "kine"
+	cfg.Addr = "127.0.0.1:" + strconv.Itoa(s.Port)
+	if useTLS {
+		info := transport.TLSInfo{TrustedCAFile: c.CA}
+		if clientCert {
+			info.CertFile, info.KeyFile = c.ClientCert, c.ClientKey
+		}
+		tlsCfg, err := info.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tlsCfg
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(connector), nil
 }

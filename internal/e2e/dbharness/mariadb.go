@@ -12,7 +12,14 @@ import (
 // StartMariaDB runs a MariaDB server as the mysql user on a free loopback
 // port, with a skiff user (password authentication over TCP) that owns a
 // kine database.
-func StartMariaDB() (*Server, error) {
+func StartMariaDB() (*Server, error) { return startMariaDB(nil) }
+
+// StartMariaDBTLS is StartMariaDB with a server that takes connections over
+// TCP only with TLS (and skiff's user only with a client certificate, if o
+// says so).
+func StartMariaDBTLS(o TLS) (*Server, error) { return startMariaDB(&o) }
+
+func startMariaDB(o *TLS) (*Server, error) {
 	my, err := lookup("mysql")
 	if err != nil {
 		return nil, err
@@ -46,9 +53,23 @@ func StartMariaDB() (*Server, error) {
 	if s.Port, err = freePort(); err != nil {
 		return s.failed(err)
 	}
-	if err := s.launch(command(&my, "/usr/sbin/mariadbd", "--no-defaults", "--datadir="+data,
-		"--port="+strconv.Itoa(s.Port), "--bind-address=127.0.0.1", "--socket="+socket,
-		"--pid-file="+filepath.Join(run1, "mysqld.pid"), "--skip-name-resolve")); err != nil {
+	args := []string{"--no-defaults", "--datadir=" + data,
+		"--port=" + strconv.Itoa(s.Port), "--bind-address=127.0.0.1", "--socket=" + socket,
+		"--pid-file=" + filepath.Join(run1, "mysqld.pid"), "--skip-name-resolve"}
+	require := ""
+	if o != nil {
+		cert, key, ca, err := o.serverFiles(run1, my)
+		if err != nil {
+			return s.failed(fmt.Errorf("setting MariaDB up for TLS: %w", err))
+		}
+		// The set-up below goes over the socket, which MariaDB counts as
+		// secure.
+		args = append(args, "--ssl-cert="+cert, "--ssl-key="+key, "--ssl-ca="+ca, "--require-secure-transport=ON")
+		if o.ClientCert {
+			require = " REQUIRE X509"
+		}
+	}
+	if err := s.launch(command(&my, "/usr/sbin/mariadbd", args...)); err != nil {
 		return s.failed(err)
 	}
 	sql := func(stmt string) error {
@@ -57,7 +78,7 @@ func StartMariaDB() (*Server, error) {
 	if err := s.waitFor(func() error { return sql("SELECT 1") }); err != nil {
 		return s.failed(err)
 	}
-	if err := sql(fmt.Sprintf("CREATE DATABASE kine; CREATE USER 'skiff'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON kine.* TO 'skiff'@'%%';", Password)); err != nil {
+	if err := sql(fmt.Sprintf("CREATE DATABASE kine; CREATE USER 'skiff'@'%%' IDENTIFIED BY '%s'%s; GRANT ALL ON kine.* TO 'skiff'@'%%';", Password, require)); err != nil {
 		return s.failed(err)
 	}
 	s.Endpoint = fmt.Sprintf("mysql://skiff:%s@tcp(127.0.0.1:%d)/kine", Password, s.Port)
@@ -70,6 +91,17 @@ func MariaDB(t testing.TB) *Server {
 	s, err := StartMariaDB()
 	if err != nil {
 		t.Fatalf("starting MariaDB: %v", err)
+	}
+	cleanup(t, s)
+	return s
+}
+
+// MariaDBTLS is StartMariaDBTLS for a test, stopped at its end.
+func MariaDBTLS(t testing.TB, o TLS) *Server {
+	t.Helper()
+	s, err := StartMariaDBTLS(o)
+	if err != nil {
+		t.Fatalf("starting MariaDB with TLS: %v", err)
 	}
 	cleanup(t, s)
 	return s

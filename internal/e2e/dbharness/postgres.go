@@ -17,7 +17,15 @@ const Password = "skiff-e2e-pw"
 // StartPostgres runs a PostgreSQL server as the postgres user on a free
 // loopback port, with a skiff user (password authentication over TCP, as a
 // remote server would have) owning a kine database.
-func StartPostgres() (*Server, error) {
+func StartPostgres() (*Server, error) { return startPostgres(nil) }
+
+// StartPostgresTLS is StartPostgres with a server that takes skiff's user
+// only over TLS (and only with a client certificate, if o says so). Its
+// Endpoint leaves sslmode to skiff, which verifies the server against
+// --datastore-cafile.
+func StartPostgresTLS(o TLS) (*Server, error) { return startPostgres(&o) }
+
+func startPostgres(o *TLS) (*Server, error) {
 	pg, err := lookup("postgres")
 	if err != nil {
 		return nil, err
@@ -44,8 +52,15 @@ func StartPostgres() (*Server, error) {
 	if s.Port, err = freePort(); err != nil {
 		return s.failed(err)
 	}
-	if err := s.launch(command(&pg, filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.Port),
-		"-k", data, "-c", "listen_addresses=127.0.0.1")); err != nil {
+	args := []string{"-D", data, "-p", strconv.Itoa(s.Port), "-k", data, "-c", "listen_addresses=127.0.0.1"}
+	if o != nil {
+		ssl, err := postgresSSL(*o, data, pg)
+		if err != nil {
+			return s.failed(fmt.Errorf("setting PostgreSQL up for TLS: %w", err))
+		}
+		args = append(args, ssl...)
+	}
+	if err := s.launch(command(&pg, filepath.Join(bin, "postgres"), args...)); err != nil {
 		return s.failed(err)
 	}
 	psql := func(sql string) error {
@@ -61,8 +76,31 @@ func StartPostgres() (*Server, error) {
 	if err := psql("CREATE DATABASE kine OWNER skiff"); err != nil {
 		return s.failed(err)
 	}
-	s.Endpoint = fmt.Sprintf("postgres://skiff:%s@127.0.0.1:%d/kine?sslmode=disable", Password, s.Port)
+	s.Endpoint = fmt.Sprintf("postgres://skiff:%s@127.0.0.1:%d/kine", Password, s.Port)
+	if o == nil {
+		s.Endpoint += "?sslmode=disable"
+	}
 	return s, nil
+}
+
+// postgresSSL writes the serving pair into the data dir and a pg_hba.conf
+// that takes TCP logins over TLS only (hostssl; a plain connection finds
+// no entry), with the password and, for ClientCert, a certificate whose
+// name is the user's. It returns the server's TLS settings.
+func postgresSSL(o TLS, data string, pg account) ([]string, error) {
+	cert, key, ca, err := o.serverFiles(data, pg)
+	if err != nil {
+		return nil, err
+	}
+	host := "hostssl all all 127.0.0.1/32 scram-sha-256"
+	if o.ClientCert {
+		host += " clientcert=verify-full"
+	}
+	hba := "local all all trust\n" + host + "\n"
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		return nil, err
+	}
+	return []string{"-c", "ssl=on", "-c", "ssl_cert_file=" + cert, "-c", "ssl_key_file=" + key, "-c", "ssl_ca_file=" + ca}, nil
 }
 
 // Postgres is StartPostgres for a test, stopped at its end.
@@ -71,6 +109,17 @@ func Postgres(t testing.TB) *Server {
 	s, err := StartPostgres()
 	if err != nil {
 		t.Fatalf("starting PostgreSQL: %v", err)
+	}
+	cleanup(t, s)
+	return s
+}
+
+// PostgresTLS is StartPostgresTLS for a test, stopped at its end.
+func PostgresTLS(t testing.TB, o TLS) *Server {
+	t.Helper()
+	s, err := StartPostgresTLS(o)
+	if err != nil {
+		t.Fatalf("starting PostgreSQL with TLS: %v", err)
 	}
 	cleanup(t, s)
 	return s
