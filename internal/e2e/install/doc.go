@@ -11,5 +11,7 @@
 // sh -` in containers with systemd as PID 1 (scripts/image-systemd),
 // downloading the real bin/skiff from an HTTP server in the test: the
 // service, re-runs, a refused download, an upgrade that keeps a pod, an
-// agent joining, and an uninstall that leaves nothing behind.
+// agent joining, and an uninstall that leaves nothing behind. The machines
+// come from internal/e2e/systemdmachine, which scripts/bench/install
+// measures the same install with.
 package install

@@ -7,19 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	dh "github.com/skiff-k8s/skiff/internal/e2e/dockerharness"
 	"github.com/skiff-k8s/skiff/internal/e2e/harness"
+	"github.com/skiff-k8s/skiff/internal/e2e/systemdmachine"
 	"github.com/skiff-k8s/skiff/internal/launcher"
 )
 
@@ -99,33 +98,16 @@ func setupMachines(t *testing.T) *machineEnv {
 	return e
 }
 
-// systemdImage runs scripts/image-systemd (which does nothing when the
-// image is there) under a lock, so that two test runs don't build it over
-// each other, and returns the image's tag.
+// systemdImage builds (or finds) the systemd machine image and returns
+// its tag.
 func systemdImage(t *testing.T, root string) string {
 	t.Helper()
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		t.Fatal("debootstrap is not installed (scripts/deps installs it): scripts/image-systemd builds the machine image with it")
-	}
-	lock, err := os.OpenFile(filepath.Join(root, "build", ".image-systemd.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	start := time.Now()
+	tag, log, err := systemdmachine.Image(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close() // closing releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("locking %s: %v", lock.Name(), err)
-	}
-	start := time.Now()
-	cmd := exec.Command(filepath.Join(root, "scripts/image-systemd"))
-	cmd.Dir = root
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("scripts/image-systemd: %v\n%s", err, stderr.String())
-	}
-	tag := strings.TrimSpace(string(out))
-	t.Logf("systemd machine image %s ready in %.1f s:\n%s", tag, time.Since(start).Seconds(), strings.TrimSpace(stderr.String()))
+	t.Logf("systemd machine image %s ready in %.1f s:\n%s", tag, time.Since(start).Seconds(), log)
 	return tag
 }
 
@@ -203,19 +185,17 @@ func (e *machineEnv) serveReleases(t *testing.T, addr string) string {
 	mux.Handle("/tampered/sha256sum-amd64.txt", sums(e.binSum[:60]+"beef  skiff"))
 	mux.Handle("/v2/skiff", file(e.upgrade))
 	mux.Handle("/v2/sha256sum-amd64.txt", sums(e.upSum+"  skiff"))
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	base, stop, err := systemdmachine.Serve(addr, mux)
 	if err != nil {
-		t.Fatalf("listening on the machines' gateway %s: %v", addr, err)
+		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	t.Cleanup(stop)
+	return base
 }
 
 // machine is one container with systemd as PID 1.
 type machine struct {
-	*dh.Node
+	*systemdmachine.Machine
 	// baseline is the machine's state before skiff was installed, for
 	// what the uninstall must bring back.
 	baseline map[string][]string
@@ -223,76 +203,73 @@ type machine struct {
 
 // newMachine creates a machine container on the network at ip, with the
 // test pod's image copied in (to install as airgap images), starts it, and
-// at the end of the test dumps its skiff units' journal if the test failed.
+// removes it at the end of the test, first dumping its skiff units'
+// journal and its log if the test failed.
 func (e *machineEnv) newMachine(t *testing.T, name string, nw *dh.Network, ip string) *machine {
 	t.Helper()
-	n := dh.CreateNode(t, dh.NodeOptions{Tag: e.tag, Name: name, Network: nw.Name, IP: ip})
-	m := &machine{Node: n}
+	ctx, cancel := context.WithTimeout(context.Background(), dh.CommandTimeout)
+	defer cancel()
+	sm, err := systemdmachine.Create(ctx, systemdmachine.Options{Tag: e.tag, Name: name, Network: nw.Name, IP: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &machine{Machine: sm}
 	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*dh.CommandTimeout)
+		defer cancel()
 		if t.Failed() {
-			ctx, cancel := context.WithTimeout(context.Background(), dh.CommandTimeout)
-			defer cancel()
-			out, _ := m.Exec(ctx, "sh", "-c", "systemctl --no-pager status 'skiff*' 2>&1 | head -n 30; journalctl --no-pager -n 80 -u 'skiff*'")
-			t.Logf("%s: the skiff units and their journal:\n%s", name, out)
+			t.Logf("%s: the skiff units and their journal:\n%s", name, m.SkiffJournal(ctx))
+			m.DumpLog(t)
+		}
+		if err := m.Remove(ctx); err != nil {
+			t.Error(err)
 		}
 	})
-	dh.MustDocker(t, "cp", e.testTar, n.ID+":/root/test-http.tar")
-	n.Start(t)
+	if err := m.Copy(ctx, e.testTar, "/root/test-http.tar"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return m
 }
 
-// waitBooted waits until systemd has finished booting (running, or
-// degraded: a unit that fails in a container is logged, not fatal) and
-// records the baseline.
+// waitBooted waits until systemd has finished booting and records the
+// baseline.
 func (m *machine) waitBooted(t *testing.T) {
 	t.Helper()
-	start := time.Now()
-	dh.WaitFor(t, bootTimeout, m.Name+" booted", func(ctx context.Context) (bool, string) {
-		out, _ := m.Exec(ctx, "systemctl", "is-system-running")
-		return out == "running" || out == "degraded", out
-	}, m.Node)
-	if failed := m.MustExec(t, "systemctl", "--failed", "--no-legend", "--plain"); failed != "" {
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	failed, took, err := m.WaitBooted(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed != "" {
 		t.Logf("%s: units that failed at boot (not skiff's): %s", m.Name, failed)
 	}
-	t.Logf("%s: systemd booted %.1f s after docker start", m.Name, time.Since(start).Seconds())
+	t.Logf("%s: systemd booted %.1f s after docker start", m.Name, took.Seconds())
 	m.baseline = m.state(t)
 }
 
 // install runs `curl -sfL <base>/install.sh | sh -` with env in the
-// installer's environment (`docker exec -e` as `VAR=... sh -` would).
+// installer's environment, within timeout.
 func (m *machine) install(t *testing.T, base string, timeout time.Duration, env ...string) (string, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	args := []string{"exec"}
-	for _, kv := range env {
-		args = append(args, "-e", kv)
-	}
-	args = append(args, m.ID, "sh", "-c", `curl -sfL "$1/install.sh" | sh -`, "sh", base)
-	start := time.Now()
-	out, err := dh.Docker(ctx, nil, args...)
-	return out, time.Since(start), err
+	return m.Install(ctx, base, env...)
 }
 
 // unit reads properties of a unit (timestamps in UTC with microseconds).
 func (m *machine) unit(t *testing.T, name string, props ...string) map[string]string {
 	t.Helper()
-	args := []string{"systemctl", "show", "--timestamp=us+utc", name}
-	for _, p := range props {
-		args = append(args, "-p", p)
-	}
-	values := map[string]string{}
-	for _, line := range strings.Split(m.MustExec(t, args...), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			values[k] = v
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), dh.CommandTimeout)
+	defer cancel()
+	values, err := m.Unit(ctx, name, props...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return values
-}
-
-// parseUnitTime parses a timestamp systemctl show --timestamp=us+utc gives.
-func parseUnitTime(s string) (time.Time, error) {
-	return time.Parse("Mon 2006-01-02 15:04:05.000000 MST", s)
 }
 
 // installedFiles describes the files the installer writes (hash, mode,

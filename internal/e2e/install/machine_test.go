@@ -8,6 +8,7 @@ import (
 	"time"
 
 	dh "github.com/skiff-k8s/skiff/internal/e2e/dockerharness"
+	"github.com/skiff-k8s/skiff/internal/e2e/systemdmachine"
 )
 
 // The files the installer writes on a server machine.
@@ -178,11 +179,11 @@ func TestE2EInstallOnSystemdMachines(t *testing.T) {
 // after the unit became active, one poll period late at worst).
 func checkActiveAfterAPI(t *testing.T, m *machine, u map[string]string) {
 	t.Helper()
-	active, err := parseUnitTime(u["ActiveEnterTimestamp"])
+	active, err := systemdmachine.ParseUnitTime(u["ActiveEnterTimestamp"])
 	if err != nil {
 		t.Fatalf("ActiveEnterTimestamp %q: %v", u["ActiveEnterTimestamp"], err)
 	}
-	started, err := parseUnitTime(u["ExecMainStartTimestamp"])
+	started, err := systemdmachine.ParseUnitTime(u["ExecMainStartTimestamp"])
 	if err != nil {
 		t.Fatalf("ExecMainStartTimestamp %q: %v", u["ExecMainStartTimestamp"], err)
 	}

@@ -124,7 +124,7 @@ func churn(ctx context.Context, c kubernetes.Interface, clients, objects, total 
 	if err != nil {
 		return "", fmt.Errorf("reading the store's size: %w", err)
 	}
-	return fmt.Sprintf("size %s after 1,000 updates, %s after %d (%.1f×), largest seen %s (%.1f×); %d updates in %s (%.0f/s)\n%-14s MiB after 1,000, then every 5,000: %s",
+	return fmt.Sprintf("size %s after 1,000 updates, %s after %d (%.1f×), largest seen %s (%.1f×); %d updates in %s (%.0f/s)\n"+label+" MiB after 1,000, then every 5,000: %s",
 		mib(first), mib(last), total, float64(last)/float64(first), mib(largest), float64(largest)/float64(first),
 		total, took.Round(time.Second), float64(total)/took.Seconds(), "", strings.Join(trace, " ")), nil
 }

@@ -9,32 +9,44 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiff-k8s/skiff/internal/e2e/dbharness"
 )
 
-// running is a store ready for a server: the server's datastore flags,
-// how to read the store's size on disk, and how to stop it.
-type running struct {
-	args []string
-	size func(dataDir string) (int64, error)
-	stop func()
+// target is a store with its server(s) running and ready for the load:
+// the client the load goes through, the store's size on disk, how to add
+// the server's log to an error, and how to stop everything.
+type target struct {
+	client kubernetes.Interface
+	size   func() (int64, error)
+	fail   func(error) error
+	stop   func()
+	// about, if not empty, is said before the figures: where the servers
+	// run and which one takes the load, when that is not obvious.
+	about string
 }
 
-// A store starts what the server needs beside it (nothing for the stores
-// skiff runs itself).
-type store struct{ start func() (running, error) }
+// A store starts a datastore and the server(s) on it.
+type store struct {
+	start func(ctx context.Context, o options) (*target, error)
+	// containers: the store runs its servers in node containers, so the
+	// node image must be there.
+	containers bool
+}
 
-// stores are the datastores the bench knows, by -stores name. One line
-// each: a store skiff runs itself needs only its flags and where it keeps
-// its data, e.g. embedded etcd:
-//
-//	"embedded-etcd": self([]string{"--cluster-init"}, "server/db/etcd"),
+// stores are the datastores the bench knows, by -stores name. A store
+// skiff runs itself on the host needs only its flags and where it keeps
+// its data.
 var stores = map[string]store{
-	"sqlite":   self(nil, "server/db"),
-	"postgres": external(dbharness.StartPostgres, postgresSize),
-	"mariadb":  external(dbharness.StartMariaDB, dirSize("data/kine")),
-	"etcd":     external(func() (*dbharness.Server, error) { return dbharness.StartEtcd(dbharness.EtcdOptions{}) }, dirSize("data")),
+	"sqlite":        onHost(self(nil, "server/db")),
+	"embedded-etcd": onHost(self([]string{"--cluster-init"}, "server/db/etcd")),
+	// Three members, each in a server of its own, as HA runs: they need
+	// three machines, so three node containers.
+	"embedded-etcd-3": {start: startCluster, containers: true},
+	"postgres":        onHost(external(dbharness.StartPostgres, postgresSize)),
+	"mariadb":         onHost(external(dbharness.StartMariaDB, dirSize("data/kine"))),
+	"etcd":            onHost(external(func() (*dbharness.Server, error) { return dbharness.StartEtcd(dbharness.EtcdOptions{}) }, dirSize("data"))),
 }
 
 func storeNames() []string {
@@ -46,21 +58,57 @@ func storeNames() []string {
 	return names
 }
 
+// running is a store ready for a server on the host: the server's
+// datastore flags, how to read the store's size on disk, how to stop it.
+type running struct {
+	args []string
+	size func(dataDir string) (int64, error)
+	stop func()
+}
+
+// onHost is a store whose server is `skiff server --disable-agent` on the
+// host, on loopback.
+func onHost(start func() (running, error)) store {
+	return store{start: func(ctx context.Context, o options) (*target, error) {
+		st, err := start()
+		if err != nil {
+			return nil, fmt.Errorf("starting the store: %w", err)
+		}
+		srv, err := startServer(ctx, o.bin, st.args, o.keep, o.readyWait)
+		if err != nil {
+			st.stop()
+			return nil, err
+		}
+		client, err := adminClient(srv)
+		if err != nil {
+			srv.Cleanup()
+			st.stop()
+			return nil, err
+		}
+		return &target{
+			client: client,
+			size:   func() (int64, error) { return st.size(srv.DataDir) },
+			fail:   srv.Fail,
+			stop:   func() { srv.Cleanup(); st.stop() },
+		}, nil
+	}}
+}
+
 // self is a store the server runs in its data dir, in the folder dbDir
 // (for SQLite, the file with its WAL).
-func self(args []string, dbDir string) store {
-	return store{start: func() (running, error) {
+func self(args []string, dbDir string) func() (running, error) {
+	return func() (running, error) {
 		return running{
 			args: args,
 			size: func(dataDir string) (int64, error) { return du(filepath.Join(dataDir, dbDir)) },
 			stop: func() {},
 		}, nil
-	}}
+	}
 }
 
 // external is a database server the bench starts, whose size size reads.
-func external(start func() (*dbharness.Server, error), size func(*dbharness.Server) (int64, error)) store {
-	return store{start: func() (running, error) {
+func external(start func() (*dbharness.Server, error), size func(*dbharness.Server) (int64, error)) func() (running, error) {
+	return func() (running, error) {
 		s, err := start()
 		if err != nil {
 			return running{}, err
@@ -74,7 +122,7 @@ func external(start func() (*dbharness.Server, error), size func(*dbharness.Serv
 				}
 			},
 		}, nil
-	}}
+	}
 }
 
 // dirSize is the size of a folder under the database server's dir.
