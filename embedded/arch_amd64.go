@@ -1,11 +1,8 @@
 package embedded
 
-import "embed"
+import _ "embed" // for go:embed
 
 // What scripts/bundle builds for amd64 (GOARCH=amd64 scripts/bundle).
 
 //go:embed amd64/pause.tar
 var pauseImage []byte
-
-//go:embed amd64/images/*.tar amd64/images/*.tar.sha256
-var addonImages embed.FS

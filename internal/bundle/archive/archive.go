@@ -103,8 +103,8 @@ func WriteTar(w io.Writer, files []File) error {
 // archive: unpack into a temporary folder.
 func Unpack(dst string, archive []byte) ([]string, error) {
 	// Two decoder goroutines: one decodes blocks while the other keeps the
-	// window, beside this one's hashing and writing (a release's 320 MB
-	// unpacked in 1.7 s instead of 2.1 s on 2 cores).
+	// window; a third (copier) hashes and writes what they decoded, so that
+	// a release's first start uses both cores for its 320 MB.
 	zr, err := zstd.NewReader(bytes.NewReader(archive), zstd.WithDecoderConcurrency(2))
 	if err != nil {
 		return nil, err
@@ -113,6 +113,7 @@ func Unpack(dst string, archive []byte) ([]string, error) {
 
 	var (
 		tr   = tar.NewReader(zr)
+		cp   = newCopier()
 		sums []byte
 		got  = map[string]string{} // name → hex sha256 of what was written
 		dirs = map[string]bool{dst: true}
@@ -149,7 +150,7 @@ func Unpack(dst string, archive []byte) ([]string, error) {
 			return nil, err
 		}
 		dirs[filepath.Dir(p)] = true
-		if got[name], err = writeFile(p, fs.FileMode(hdr.Mode).Perm(), tr); err != nil {
+		if got[name], err = cp.writeFile(p, fs.FileMode(hdr.Mode).Perm(), tr, hdr.Size); err != nil {
 			return nil, err
 		}
 	}
@@ -182,30 +183,6 @@ func Unpack(dst string, archive []byte) ([]string, error) {
 		}
 	}
 	return names, nil
-}
-
-// writeFile creates path with mode from r, synced, and returns the hex sha256
-// of what it wrote.
-func writeFile(path string, mode fs.FileMode, r io.Reader) (string, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), r); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return "", err
-	}
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func parseSums(sums []byte) (map[string]string, error) {
