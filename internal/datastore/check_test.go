@@ -159,55 +159,34 @@ func TestCheckRefusesTLSFilesTheEndpointWouldIgnore(t *testing.T) {
 // the right files pass, and a CA that did not sign the server's
 // certificate, or no client certificate, are refused at once.
 func TestIntegrationCheckRealStoresTLS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration: starts PostgreSQL and MariaDB")
-	}
-	for _, tc := range []struct {
-		name  string
-		start func(testing.TB, dbharness.TLS) *dbharness.Server
-	}{
-		{"postgres", dbharness.PostgresTLS},
-		{"mariadb", dbharness.MariaDBTLS},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			certs, err := dbharness.MakeCerts(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
+	eachTLSStore(t, func(t *testing.T, s *dbharness.Server, certs, other dbharness.Certs) {
+		good := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second,
+			TLS: TLSFiles{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}}
+		if err := good.Check(context.Background()); err != nil {
+			t.Errorf("Check with the CA and the client certificate: %v", err)
+		}
+		for _, bad := range []struct {
+			name  string
+			files TLSFiles
+			want  string
+		}{
+			{"wrong_ca", TLSFiles{CAFile: other.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}, "certificate skiff does not trust"},
+			{"no_client_certificate", TLSFiles{CAFile: certs.CA}, "--datastore-certfile"},
+		} {
+			d := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second, TLS: bad.files}
+			begin := time.Now()
+			err := d.Check(context.Background())
+			took := time.Since(begin)
+			if err == nil {
+				t.Errorf("%s: Check passed", bad.name)
+				continue
 			}
-			other, err := dbharness.MakeCerts(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
+			t.Logf("%s: refused after %v: %v", bad.name, took.Round(time.Millisecond), err)
+			if !strings.Contains(err.Error(), bad.want) || took > 5*time.Second {
+				t.Errorf("%s: want a prompt refusal saying %q", bad.name, bad.want)
 			}
-			s := tc.start(t, dbharness.TLS{Certs: certs, ClientCert: true})
-			good := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second,
-				TLS: TLSFiles{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}}
-			if err := good.Check(context.Background()); err != nil {
-				t.Errorf("Check with the CA and the client certificate: %v", err)
-			}
-			for _, bad := range []struct {
-				name  string
-				files TLSFiles
-				want  string
-			}{
-				{"wrong_ca", TLSFiles{CAFile: other.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}, "certificate skiff does not trust"},
-				{"no_client_certificate", TLSFiles{CAFile: certs.CA}, "--datastore-certfile"},
-			} {
-				d := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second, TLS: bad.files}
-				begin := time.Now()
-				err := d.Check(context.Background())
-				took := time.Since(begin)
-				if err == nil {
-					t.Errorf("%s: Check passed", bad.name)
-					continue
-				}
-				t.Logf("%s: refused after %v: %v", bad.name, took.Round(time.Millisecond), err)
-				if !strings.Contains(err.Error(), bad.want) || took > 5*time.Second {
-					t.Errorf("%s: want a prompt refusal saying %q", bad.name, bad.want)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestCheckSaysItOnOneLine: pgx lists each address it tried on a line of

@@ -17,6 +17,50 @@ import (
 // server's certificate it never gets in, so kine verifies the server
 // rather than trusting whatever answers.
 func TestIntegrationKineVerifiesTLS(t *testing.T) {
+	eachTLSStore(t, func(t *testing.T, s *dbharness.Server, certs, other dbharness.Certs) {
+		kine := func(ca string) *Datastore {
+			sock, err := os.MkdirTemp("/tmp", "skf-kine-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(sock) })
+			return &Datastore{Endpoint: s.Endpoint, Socket: filepath.Join(sock, "kine.sock"), Timeout: 10 * time.Second,
+				TLS: TLSFiles{CAFile: ca, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}}
+		}
+		stop := func(d *Datastore) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := d.Stop(ctx); err != nil {
+				t.Errorf("stopping kine: %v", err)
+			}
+		}
+
+		good := kine(certs.CA)
+		if err := good.Start(context.Background()); err != nil {
+			t.Fatalf("kine with the right CA and client certificate: %v", err)
+		}
+		if err := good.Ready(context.Background()); err != nil {
+			t.Errorf("kine with the right CA and client certificate is not ready: %v", err)
+		}
+		stop(good)
+
+		bad := kine(other.CA)
+		err := bad.Start(context.Background())
+		if err == nil {
+			err = bad.Ready(context.Background())
+		}
+		stop(bad)
+		if err == nil {
+			t.Fatal("kine served with a CA that did not sign the server's certificate")
+		}
+		t.Logf("with the wrong CA, as it should: %v", err)
+	})
+}
+
+// eachTLSStore runs check, in parallel, against a PostgreSQL and a MariaDB
+// that take skiff's user only over TLS with a client certificate, both
+// signed by certs; other's CA signed nothing of theirs.
+func eachTLSStore(t *testing.T, check func(t *testing.T, s *dbharness.Server, certs, other dbharness.Certs)) {
 	if testing.Short() {
 		t.Skip("integration: starts PostgreSQL and MariaDB")
 	}
@@ -37,43 +81,7 @@ func TestIntegrationKineVerifiesTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := tc.start(t, dbharness.TLS{Certs: certs, ClientCert: true})
-			kine := func(ca string) *Datastore {
-				sock, err := os.MkdirTemp("/tmp", "skf-kine-")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { os.RemoveAll(sock) })
-				return &Datastore{Endpoint: s.Endpoint, Socket: filepath.Join(sock, "kine.sock"), Timeout: 10 * time.Second,
-					TLS: TLSFiles{CAFile: ca, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}}
-			}
-			stop := func(d *Datastore) {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := d.Stop(ctx); err != nil {
-					t.Errorf("stopping kine: %v", err)
-				}
-			}
-
-			good := kine(certs.CA)
-			if err := good.Start(context.Background()); err != nil {
-				t.Fatalf("kine with the right CA and client certificate: %v", err)
-			}
-			if err := good.Ready(context.Background()); err != nil {
-				t.Errorf("kine with the right CA and client certificate is not ready: %v", err)
-			}
-			stop(good)
-
-			bad := kine(other.CA)
-			err = bad.Start(context.Background())
-			if err == nil {
-				err = bad.Ready(context.Background())
-			}
-			stop(bad)
-			if err == nil {
-				t.Fatal("kine served with a CA that did not sign the server's certificate")
-			}
-			t.Logf("with the wrong CA, as it should: %v", err)
+			check(t, tc.start(t, dbharness.TLS{Certs: certs, ClientCert: true}), certs, other)
 		})
 	}
 }
