@@ -29,7 +29,7 @@ func run(args []string) error {
 		return err
 	}
 	defer f.Close()
-	load := func() ([]byte, error) { return p.Read(f) }
+	load := func() ([]byte, error) { return p.Map(f) }
 
 	bin, err := unpack(dataDir(args, os.Getenv), p.ID, load)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // magic ends a launcher that carries an archive.
@@ -54,11 +56,33 @@ func (p Payload) Read(f io.ReaderAt) ([]byte, error) {
 	if _, err := f.ReadAt(data, p.Offset); err != nil {
 		return nil, fmt.Errorf("reading the archive: %w", err)
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != p.ID {
-		return nil, fmt.Errorf("the archive does not match its sha256 %s: the file is damaged, download it again", p.ID)
+	return data, p.check(data)
+}
+
+// Map is Read without the copy: the archive mapped read-only from the
+// page cache. Reading 65 MB into fresh memory cost ~0.2 s of a first
+// start here, in page faults. The mapping lasts until the process execs
+// skiff; where the file cannot be mapped, Map reads it.
+func (p Payload) Map(f *os.File) ([]byte, error) {
+	start := p.Offset &^ int64(os.Getpagesize()-1)
+	m, err := unix.Mmap(int(f.Fd()), start, int(p.Offset-start+p.Size), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return p.Read(f)
+	}
+	data := m[p.Offset-start:]
+	if err := p.check(data); err != nil {
+		_ = unix.Munmap(m) // unused from here; the error is the check's
+		return nil, err
 	}
 	return data, nil
+}
+
+func (p Payload) check(data []byte) error {
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != p.ID {
+		return fmt.Errorf("the archive does not match its sha256 %s: the file is damaged, download it again", p.ID)
+	}
+	return nil
 }
 
 // Append writes launcher, then archive and its trailer, to out.

@@ -3,6 +3,8 @@ package launcher
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -59,5 +61,42 @@ func TestFindRefusesADamagedTrailer(t *testing.T) {
 	data[len(data)-int(trailerSize)] = 0xff // the size now exceeds the file
 	if _, err := Find(bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrNoPayload) {
 		t.Fatalf("Find = %v, want ErrNoPayload", err)
+	}
+}
+
+// Map gives what Read gives, from a file whose archive does not start on a
+// page boundary, and refuses the same damage.
+func TestMap(t *testing.T) {
+	launcher, archive := bytes.Repeat([]byte{0x7f}, 5000), bytes.Repeat([]byte("archive "), 3000)
+	var out bytes.Buffer
+	if err := Append(&out, launcher, archive); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "skiff")
+	if err := os.WriteFile(path, out.Bytes(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, p, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := p.Map(f)
+	if err != nil || !bytes.Equal(got, archive) {
+		t.Fatalf("Map = %d bytes, %v; want the %d of the archive", len(got), err, len(archive))
+	}
+
+	data := out.Bytes()
+	data[len(launcher)+100] ^= 0xff
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g, p, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := p.Map(g); err == nil {
+		t.Fatal("a damaged archive was mapped without an error")
 	}
 }

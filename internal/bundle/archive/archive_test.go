@@ -3,6 +3,7 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,8 +31,13 @@ func write(t *testing.T, files []File) []byte {
 // rawArchive writes the tar entries as given, without Write's checks.
 func rawArchive(t *testing.T, entries ...*tar.Header) []byte {
 	t.Helper()
+	return rawArchiveOpts(t, nil, entries...)
+}
+
+func rawArchiveOpts(t *testing.T, opts []zstd.EOption, entries ...*tar.Header) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	zw, _ := zstd.NewWriter(&buf)
+	zw, _ := zstd.NewWriter(&buf, opts...)
 	tw := tar.NewWriter(zw)
 	for _, h := range entries {
 		body := h.Linkname // the body of a regular file rides in Linkname here
@@ -97,6 +103,22 @@ func TestWriteRefusesBadNames(t *testing.T) {
 	}
 }
 
+// flipped is a good archive with one byte of a file's content changed
+// where only zstd's checksum can see it: in a block stored as it is
+// (random bytes do not compress).
+func flipped(t *testing.T) []byte {
+	t.Helper()
+	data := make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	archive := write(t, []File{{Name: "runc", Data: data}})
+	at := bytes.Index(archive, data[1000:1064])
+	if at < 0 {
+		t.Fatal("the random file was not stored as it is")
+	}
+	archive[at+10] ^= 0x55
+	return archive
+}
+
 func TestUnpackRefusesBadArchives(t *testing.T) {
 	const sum = "6cd5b1e9a6b0b0e3b4b4b3f0d6c5d7fcb4a9d2cce4bf5ef6a1ecb2a3f1c1f1ae"
 	reg := func(name, body string) *tar.Header {
@@ -104,10 +126,12 @@ func TestUnpackRefusesBadArchives(t *testing.T) {
 	}
 	good := write(t, testFiles())
 	for name, data := range map[string][]byte{
-		"not zstd":      []byte("plain bytes"),
-		"truncated":     good[:len(good)/2],
-		"no sums":       rawArchive(t, reg("bin/runc", "x")),
-		"wrong sum":     rawArchive(t, reg(SumsFile, sum+"  bin/runc\n"), reg("bin/runc", "x")),
+		"not zstd":  []byte("plain bytes"),
+		"truncated": good[:len(good)/2],
+		"no sums":   rawArchive(t, reg("bin/runc", "x")),
+		"no checksum": rawArchiveOpts(t, []zstd.EOption{zstd.WithEncoderCRC(false)},
+			reg(SumsFile, sum+"  bin/runc\n"), reg("bin/runc", "x")),
+		"flipped byte":  flipped(t),
 		"unlisted file": rawArchive(t, reg(SumsFile, sum+"  bin/other\n"), reg("bin/runc", "x")),
 		"missing file":  rawArchive(t, reg(SumsFile, sum+"  bin/runc\n")),
 		"escape":        rawArchive(t, reg("../evil", "x")),
