@@ -10,8 +10,8 @@ import (
 	"github.com/skiff-k8s/skiff/internal/bundle"
 )
 
-// runtimeBin is the folder of containerd, its shim, runc, the CNI plugins
-// and crictl, with skiff's own links (ctr, kubectl) beside them.
+// runtimeBin is the folder of containerd, its shim, runc and the CNI
+// plugins, with skiff's own links (crictl, ctr, kubectl) beside them.
 func runtimeBin(dataDir string) (string, error) {
 	bin, err := runtimeFolder(dataDir)
 	if err != nil {

@@ -36,13 +36,15 @@ func TestRuntimeBin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("unpacked %d MB in %v", len(embedded.Bundle)>>20, time.Since(start))
-	for _, name := range []string{"containerd", "containerd-shim-runc-v2", "runc", "crictl", "bridge", "host-local", "loopback", "portmap", "bandwidth"} {
+	for _, name := range []string{"containerd", "containerd-shim-runc-v2", "runc", "bridge", "host-local", "loopback", "portmap", "bandwidth"} {
 		if st, err := os.Stat(filepath.Join(bin, name)); err != nil || st.Mode().Perm() != 0o755 || st.Size() < 1<<20 {
 			t.Errorf("%s: %v %v", name, st, err)
 		}
 	}
-	if target, err := os.Readlink(filepath.Join(bin, "kubectl")); err != nil || filepath.Base(target) == "" {
-		t.Errorf("kubectl link: %q %v", target, err)
+	for _, name := range []string{"crictl", "ctr", "kubectl"} {
+		if target, err := os.Readlink(filepath.Join(bin, name)); err != nil || filepath.Base(target) == "" {
+			t.Errorf("%s link: %q %v", name, target, err)
+		}
 	}
 	start = time.Now()
 	if _, err := runtimeBin(dataDir); err != nil {

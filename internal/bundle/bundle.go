@@ -19,13 +19,13 @@ import (
 )
 
 // markerFile records the size, mode and time of each unpacked file once all
-// were checked against the archive's sums.
+// were unpacked and checked (see archive.Unpack).
 const markerFile = ".skiff-verified"
 
 // LinkNames are the names in the bin folder that are symlinks to the skiff
 // binary, which answers to each of them.
 func LinkNames() []string {
-	return []string{"ctr", "kubectl"}
+	return []string{"crictl", "ctr", "kubectl"}
 }
 
 // Unpack makes sure the bundle archive whose sha256 in hex is id is
@@ -34,8 +34,8 @@ func LinkNames() []string {
 // called only when the folder is missing or damaged. The id comes from the
 // build: hashing the archive at every start (34 MB embedded, ~60 MB in a
 // release's launcher) cost ~30 ms here and more on boards without SHA
-// instructions, and faulted all of it into memory. Each file is still
-// checked against its own sum when unpacked.
+// instructions, and faulted all of it into memory. What is unpacked is
+// still checked, against zstd's checksum (see archive.Unpack).
 func Unpack(dataDir, id string, load func() ([]byte, error)) (binDir string, err error) {
 	root := filepath.Join(dataDir, "data")
 	if err := os.MkdirAll(root, 0o755); err != nil {

@@ -43,8 +43,8 @@ func (h *host) swap() []Result {
 }
 
 // A first start writes about 150 MB into the data dir: the runtime bundle
-// unpacks to about 110 MB (containerd, its shim, runc, the CNI plugins,
-// crictl) and the pause and addon images take some 30 MB once imported;
+// unpacks to about 110 MB (containerd, its shim, runc, the CNI plugins)
+// and the pause and addon images take some 30 MB once imported;
 // the datastore and logs grow from there. Below minFree that cannot be
 // done, or the kubelet finds disk pressure at once and starts evicting:
 // the start is refused. Below lowFree it starts, but workload images soon

@@ -2,9 +2,7 @@ package multicall
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 )
 
 func TestResolve(t *testing.T) {
@@ -25,31 +23,5 @@ func TestResolve(t *testing.T) {
 		if tc.want != "" && os.Getenv(EnvVar) != tc.want {
 			t.Errorf("Resolve(%q) left %s=%q, want %q", tc.argv0, EnvVar, os.Getenv(EnvVar), tc.want)
 		}
-	}
-}
-
-func TestFindBundled(t *testing.T) {
-	dir := t.TempDir()
-	mk := func(sha string, age time.Duration) string {
-		bin := filepath.Join(dir, "data", sha, "bin")
-		if err := os.MkdirAll(bin, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(bin, "crictl")
-		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		when := time.Now().Add(-age)
-		os.Chtimes(bin, when, when) //nolint:errcheck
-		return p
-	}
-	if _, err := FindBundled(dir, "crictl"); err == nil {
-		t.Fatal("expected an error with no bundle")
-	}
-	mk("old", time.Hour)
-	want := mk("new", time.Minute)
-	got, err := FindBundled(dir, "crictl")
-	if err != nil || got != want {
-		t.Fatalf("FindBundled = %q, %v; want %q", got, err, want)
 	}
 }

@@ -2,21 +2,13 @@ package multicall
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 
 	ctrapp "github.com/containerd/containerd/v2/cmd/ctr/app"
-)
 
-// DefaultDataDir is skiff's data dir when SKIFF_DATA_DIR does not say
-// otherwise.
-const DefaultDataDir = "/var/lib/skiff"
+	"github.com/skiff-k8s/skiff/internal/crictl"
+)
 
 // RunCtr runs containerd's ctr with args (args[0] is the program name)
 // against skiff's containerd and returns its exit code. As in k3s, the
@@ -34,20 +26,10 @@ func RunCtr(args []string) int {
 	return 0
 }
 
-// RunCrictl replaces the process with the crictl that skiff's bundle
-// extracted, pointed at skiff's containerd unless the environment or
-// /etc/crictl.yaml choose an endpoint. args[0] is the program name. It
-// returns only on failure, with the exit code.
+// RunCrictl runs crictl (linked in: internal/crictl) with args (args[0] is
+// the program name) against skiff's containerd, unless the environment or
+// /etc/crictl.yaml choose an endpoint, and returns its exit code.
 func RunCrictl(args []string) int {
-	dataDir := os.Getenv("SKIFF_DATA_DIR")
-	if dataDir == "" {
-		dataDir = DefaultDataDir
-	}
-	path, err := FindBundled(dataDir, Crictl)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "crictl:", err)
-		return 1
-	}
 	if _, err := os.Stat("/etc/crictl.yaml"); err != nil && os.Getenv("CRI_CONFIG_FILE") == "" {
 		setDefaultEnv("CONTAINER_RUNTIME_ENDPOINT", "unix://"+DefaultSocket)
 		setDefaultEnv("IMAGE_SERVICE_ENDPOINT", "unix://"+DefaultSocket)
@@ -55,54 +37,7 @@ func RunCrictl(args []string) int {
 		// that it found none; the endpoints come from the environment.
 		os.Setenv("CRI_CONFIG_FILE", os.DevNull) //nolint:errcheck // valid key
 	}
-	os.Unsetenv(EnvVar) //nolint:errcheck // crictl is not skiff
-	argv := append([]string{Crictl}, args[1:]...)
-	err = syscall.Exec(path, argv, os.Environ())
-	fmt.Fprintf(os.Stderr, "crictl: running %s: %v\n", path, err)
-	return 1
-}
-
-// FindBundled returns the path of the bundled tool name in the newest
-// extracted bundle, <dataDir>/data/<sha>/bin/<name> (or data/current if
-// the bundle keeps such a link). A tool that is a link back to this very
-// binary is not bundled: running it would only loop.
-func FindBundled(dataDir, name string) (string, error) {
-	self, _ := os.Executable()
-	selfInfo, _ := os.Stat(self)
-	usable := func(p string) bool {
-		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-			return false
-		}
-		return selfInfo == nil || !os.SameFile(fi, selfInfo)
-	}
-	if p := filepath.Join(dataDir, "data", "current", "bin", name); usable(p) {
-		return p, nil
-	}
-	dirs, err := os.ReadDir(filepath.Join(dataDir, "data"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	var best string
-	var bestTime time.Time
-	for _, d := range dirs {
-		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
-			continue
-		}
-		bin := filepath.Join(dataDir, "data", d.Name(), "bin")
-		p := filepath.Join(bin, name)
-		fi, err := os.Stat(bin)
-		if err != nil || !usable(p) {
-			continue
-		}
-		if best == "" || fi.ModTime().After(bestTime) {
-			best, bestTime = p, fi.ModTime()
-		}
-	}
-	if best == "" {
-		return "", fmt.Errorf("no bundled %s under %s: start skiff once (it extracts its tools there), or set SKIFF_DATA_DIR to skiff's --data-dir", name, filepath.Join(dataDir, "data"))
-	}
-	return best, nil
+	return crictl.Main(append([]string{Crictl}, args[1:]...))
 }
 
 func setDefaultEnv(key, value string) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-k8s/skiff/internal/e2e/harness"
 )
 
 // TestE2ENodeReady: by the time skiff server logs that it is ready, kubectl
@@ -127,6 +129,30 @@ func TestE2ENodeKubectl(t *testing.T) {
 		_, errOut, code := n.kubectlRun(strings.NewReader("ignored\n"), "exec", "-i", "-n", "e2e-kubectl", pod, "--", "/test-http", "bogus")
 		if code != 2 || !strings.Contains(errOut, "usage:") {
 			t.Errorf("kubectl exec -i ... /test-http bogus: exit %d, stderr %q; want exit 2 and the usage line", code, errOut)
+		}
+	})
+
+	// crictl is linked into skiff: `skiff crictl` and the crictl link that
+	// the agent puts in the runtime's folder both reach this node's
+	// containerd (the default socket) and see the pod's container.
+	t.Run("crictl", func(t *testing.T) {
+		link := filepath.Join(n.DataDir, "data", "current", "bin", "crictl")
+		for _, argv := range [][]string{{skiffBin, "crictl"}, {link}} {
+			ps := append(argv[1:], "ps", "--label", "io.kubernetes.pod.name="+pod, "--name", "http", "--state", "Running", "-q")
+			r, err := harness.Run(argv[0], 30*time.Second, nil, ps...)
+			if err != nil || r.Code != 0 || len(strings.Fields(r.Stdout)) != 1 {
+				t.Errorf("%s %s: %v, exit %d, want one container ID\nstdout: %s\nstderr: %s", argv[0], strings.Join(ps, " "), err, r.Code, r.Stdout, r.Stderr)
+			}
+			version := append(argv[1:], "version")
+			r, err = harness.Run(argv[0], 30*time.Second, nil, version...)
+			if err != nil || r.Code != 0 || !strings.Contains(r.Stdout, "RuntimeName:  containerd") {
+				t.Errorf("%s %s: %v, exit %d, want RuntimeName containerd\nstdout: %s\nstderr: %s", argv[0], strings.Join(version, " "), err, r.Code, r.Stdout, r.Stderr)
+			}
+		}
+		// A wrong flag is crictl's own error and exit code.
+		r, _ := harness.Run(link, 30*time.Second, nil, "ps", "--no-such-flag")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "no-such-flag") {
+			t.Errorf("crictl ps --no-such-flag: exit %d, stderr %q; want a failure naming the flag", r.Code, r.Stderr)
 		}
 	})
 
