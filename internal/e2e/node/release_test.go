@@ -68,7 +68,7 @@ func TestE2ENodeRelease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("data/current after the first start: %v", err)
 	}
-	for _, f := range []string{"skiff", "containerd", "containerd-shim-runc-v2", "runc", "crictl", "bridge"} {
+	for _, f := range []string{"skiff", "containerd", "containerd-shim-runc-v2", "runc", "bridge"} {
 		if st, err := os.Stat(filepath.Join(current, "bin", f)); err != nil || st.Mode().Perm()&0o111 == 0 {
 			t.Errorf("the release's %s was not unpacked: %v", f, err)
 		}
@@ -101,5 +101,12 @@ func TestE2ENodeRelease(t *testing.T) {
 	if out, err := kubectl.CombinedOutput(); err != nil || !strings.Contains(string(out), n.Name) || !strings.Contains(string(out), " Ready") ||
 		!strings.Contains(string(out), "control-plane") {
 		t.Errorf("kubectl get nodes through the link: %v\n%s", err, out)
+	}
+
+	// crictl, linked into the release's skiff: the link its agent made in
+	// the unpacked folder lists the running CoreDNS container.
+	crictl := exec.Command(filepath.Join(current, "bin", "crictl"), "ps", "--name", "coredns", "--state", "Running", "-q")
+	if out, err := crictl.CombinedOutput(); err != nil || len(strings.Fields(string(out))) != 1 {
+		t.Errorf("crictl ps --name coredns from the release: %v, want one container ID\n%s", err, out)
 	}
 }
