@@ -171,7 +171,17 @@ func TestE2EWorkloads(t *testing.T) {
 
 	// CRD: apply, wait for Established, create a custom resource, read it.
 	s.kubectl("apply", "-f", writeFile(t, filepath.Join(s.cfg.Root, "crd.yaml"), widgetCRD))
-	s.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd/widgets.e2e.skiff.test")
+	// Polled rather than kubectl wait, which fails at once ("accessor
+	// error") when it reads the CRD before its first status.
+	ectx, ecancel := context.WithTimeout(ctx, 60*time.Second)
+	established, _ := poll(ectx, 500*time.Millisecond, func() (bool, error) {
+		out, _, err := s.kubectlErr("get", "crd", "widgets.e2e.skiff.test", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return err == nil && out == "True", nil
+	})
+	ecancel()
+	if !established {
+		t.Fatal("crd/widgets.e2e.skiff.test not Established within 60s")
+	}
 	crFile := writeFile(t, filepath.Join(s.cfg.Root, "widget.yaml"), widgetCR)
 	// kubectl's discovery may lag the CRD by a moment ("no matches for
 	// kind"): retry that error only.
