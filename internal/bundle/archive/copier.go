@@ -38,7 +38,7 @@ func (c *copier) writeFile(path string, mode fs.FileMode, r io.Reader, size int6
 		return err
 	}
 	defer f.Close()
-	if err := c.copy(&diskWriter{f: f}, r, size); err != nil {
+	if err := c.copy(&diskWriter{f: f, fd: int(f.Fd())}, r, size); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Chmod(mode); err != nil {
@@ -96,6 +96,7 @@ func (c *copier) copy(w io.Writer, r io.Reader, size int64) error {
 // decodes, and the fsync waits only for the last chunks.
 type diskWriter struct {
 	f   *os.File
+	fd  int // f's, read once
 	off int64
 }
 
@@ -104,7 +105,7 @@ func (w *diskWriter) Write(b []byte) (int, error) {
 	if n > 0 {
 		// Only a hint: an error here (a file system that cannot) leaves the
 		// pages to the fsync, which reports what matters.
-		_ = unix.SyncFileRange(int(w.f.Fd()), w.off, int64(n), unix.SYNC_FILE_RANGE_WRITE)
+		_ = unix.SyncFileRange(w.fd, w.off, int64(n), unix.SYNC_FILE_RANGE_WRITE)
 		w.off += int64(n)
 	}
 	return n, err
