@@ -7,8 +7,10 @@ import (
 )
 
 // LogNoise marks log lines that repeat by the hundred while a component
-// retries, and would push everything useful out of the tail.
-var LogNoise = []string{"addrConn.createTransport failed to connect"}
+// retries, and would push everything useful out of the tail: gRPC's
+// reconnects, and the etcd client's retries of one call (up to 100, 25 ms
+// apart, each a line).
+var LogNoise = []string{"addrConn.createTransport failed to connect", "retrying of unary invoker failed"}
 
 // TailFile returns the last n lines of a log, without noise lines (it says
 // how many it left out).

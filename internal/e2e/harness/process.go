@@ -146,14 +146,49 @@ func (p *Process) StartLog() string {
 }
 
 // Cleanup kills the process if it still runs and, if t failed, logs the
-// last tailLines lines of its log. Call it from a t.Cleanup.
+// last tailLines lines of its log and keeps the whole log (see KeepLog).
+// Call it from a t.Cleanup.
 func (p *Process) Cleanup(t *testing.T, tailLines int) {
 	if p.Running() {
 		p.Kill()
 	}
 	if t.Failed() {
 		t.Logf("last %d lines of %s:\n%s", tailLines, p.LogPath, TailFile(p.LogPath, tailLines))
+		KeepLog(t, p.LogPath)
 	}
+}
+
+// KeepLogsEnv names a folder where failed tests keep their servers' whole
+// logs, which the temp dirs would take with them: a tail rarely shows
+// what went wrong first.
+const KeepLogsEnv = "SKIFF_E2E_KEEP_LOGS"
+
+// KeepLog copies a log into $SKIFF_E2E_KEEP_LOGS, if set, as
+// <test>-<n>.log, and says where.
+func KeepLog(t *testing.T, path string) {
+	dir := os.Getenv(KeepLogsEnv)
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	var f *os.File
+	if err == nil {
+		f, err = os.CreateTemp(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-*.log")
+	}
+	if err == nil {
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Logf("keeping %s in %s: %v", path, dir, err)
+		return
+	}
+	t.Logf("the whole log of %s is kept as %s", path, f.Name())
 }
 
 // fatalLines are the lines of log that say why a process ended: klog's
