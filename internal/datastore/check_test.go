@@ -52,41 +52,31 @@ func TestIntegrationCheckRealStores(t *testing.T) {
 		t.Skip("integration: starts PostgreSQL, MariaDB and etcd")
 	}
 	wrongPassword := func(ep string) string { return strings.Replace(ep, dbharness.Password, "wrong-pw", 1) }
-	for _, tc := range []struct {
-		name  string
-		start func(testing.TB) *dbharness.Server
-	}{
-		{"postgres", dbharness.Postgres},
-		{"mariadb", dbharness.MariaDB},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := tc.start(t)
-			good := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second}
-			if err := good.Check(context.Background()); err != nil {
-				t.Errorf("Check with the right password: %v", err)
+	eachSQLStore(t, func(t *testing.T, s *dbharness.Server) {
+		good := &Datastore{Endpoint: s.Endpoint, Timeout: 20 * time.Second}
+		if err := good.Check(context.Background()); err != nil {
+			t.Errorf("Check with the right password: %v", err)
+		}
+		bad := &Datastore{Endpoint: wrongPassword(s.Endpoint), Timeout: 20 * time.Second}
+		begin := time.Now()
+		err := bad.Check(context.Background())
+		took := time.Since(begin)
+		if err == nil {
+			t.Fatal("Check with a wrong password passed")
+		}
+		t.Logf("refused after %v: %v", took.Round(time.Millisecond), err)
+		for _, want := range []string{"refused skiff's credentials", "skiff:***@", "check the user and password"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the refusal does not say %q", want)
 			}
-			bad := &Datastore{Endpoint: wrongPassword(s.Endpoint), Timeout: 20 * time.Second}
-			begin := time.Now()
-			err := bad.Check(context.Background())
-			took := time.Since(begin)
-			if err == nil {
-				t.Fatal("Check with a wrong password passed")
-			}
-			t.Logf("refused after %v: %v", took.Round(time.Millisecond), err)
-			for _, want := range []string{"refused skiff's credentials", "skiff:***@", "check the user and password"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("the refusal does not say %q", want)
-				}
-			}
-			if strings.Contains(err.Error(), "wrong-pw") {
-				t.Errorf("the refusal shows the password")
-			}
-			if took > 5*time.Second {
-				t.Errorf("the refusal took %v; a wrong password should not be waited on", took)
-			}
-		})
-	}
+		}
+		if strings.Contains(err.Error(), "wrong-pw") {
+			t.Errorf("the refusal shows the password")
+		}
+		if took > 5*time.Second {
+			t.Errorf("the refusal took %v; a wrong password should not be waited on", took)
+		}
+	})
 	t.Run("etcd_tls", func(t *testing.T) {
 		t.Parallel()
 		certs, err := dbharness.MakeCerts(t.TempDir())
@@ -113,6 +103,23 @@ func TestIntegrationCheckRealStores(t *testing.T) {
 			}
 		}
 	})
+}
+
+// eachSQLStore runs check, in parallel, against a fresh PostgreSQL and a
+// fresh MariaDB.
+func eachSQLStore(t *testing.T, check func(t *testing.T, s *dbharness.Server)) {
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) *dbharness.Server
+	}{
+		{"postgres", dbharness.Postgres},
+		{"mariadb", dbharness.MariaDB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			check(t, tc.start(t))
+		})
+	}
 }
 
 // TestCheckRefusesTLSFilesTheEndpointWouldIgnore: an endpoint whose own

@@ -89,6 +89,7 @@ func (d *Datastore) passthrough() bool {
 // that does not answer within Timeout fails start-up, naming the endpoint.
 func (d *Datastore) Start(ctx context.Context) error {
 	routeKineLogs()
+	serveSharedRevisions()
 	ep := d.Endpoint
 	if ep == "" {
 		if err := os.MkdirAll(filepath.Dir(d.DBPath), 0o700); err != nil {
