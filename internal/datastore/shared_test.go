@@ -3,7 +3,6 @@ package datastore
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/skiff-k8s/skiff/internal/e2e/dbharness"
+	"github.com/skiff-k8s/skiff/internal/e2e/harness"
 )
 
 // TestIntegrationSharedDatabaseWatchProgress: two kines over one
@@ -116,11 +116,7 @@ func checkSharedProgress(t *testing.T, endpoint string) {
 func startKine(ctx context.Context, t *testing.T, endpoint string) *clientv3.Client {
 	t.Helper()
 	// Short, so the unix socket path fits.
-	dir, err := os.MkdirTemp("/tmp", "skf-kine-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := harness.ScratchDir(t, "skf-kine-")
 	d := &Datastore{Endpoint: endpoint, Socket: filepath.Join(dir, "kine.sock"), Timeout: 30 * time.Second}
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("starting kine: %v", err)

@@ -2,12 +2,12 @@ package datastore
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/skiff-k8s/skiff/internal/e2e/dbharness"
+	"github.com/skiff-k8s/skiff/internal/e2e/harness"
 )
 
 // TestIntegrationKineVerifiesTLS starts kine itself, without Check in
@@ -19,11 +19,7 @@ import (
 func TestIntegrationKineVerifiesTLS(t *testing.T) {
 	eachTLSStore(t, func(t *testing.T, s *dbharness.Server, certs, other dbharness.Certs) {
 		kine := func(ca string) *Datastore {
-			sock, err := os.MkdirTemp("/tmp", "skf-kine-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(sock) })
+			sock := harness.ScratchDir(t, "skf-kine-")
 			return &Datastore{Endpoint: s.Endpoint, Socket: filepath.Join(sock, "kine.sock"), Timeout: 10 * time.Second,
 				TLS: TLSFiles{CAFile: ca, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}}
 		}

@@ -146,7 +146,7 @@ func (p *Process) StartLog() string {
 }
 
 // Cleanup kills the process if it still runs and, if t failed, logs the
-// last tailLines lines of its log and keeps the whole log (see KeepLog).
+// last tailLines lines of its log and keeps the whole log (see keepLog).
 // Call it from a t.Cleanup.
 func (p *Process) Cleanup(t *testing.T, tailLines int) {
 	if p.Running() {
@@ -154,41 +154,49 @@ func (p *Process) Cleanup(t *testing.T, tailLines int) {
 	}
 	if t.Failed() {
 		t.Logf("last %d lines of %s:\n%s", tailLines, p.LogPath, TailFile(p.LogPath, tailLines))
-		KeepLog(t, p.LogPath)
+		keepLog(t, p.LogPath)
 	}
 }
 
-// KeepLogsEnv names a folder where failed tests keep their servers' whole
+// keepLogsEnv names a folder where failed tests keep their servers' whole
 // logs, which the temp dirs would take with them: a tail rarely shows
 // what went wrong first.
-const KeepLogsEnv = "SKIFF_E2E_KEEP_LOGS"
+const keepLogsEnv = "SKIFF_E2E_KEEP_LOGS"
 
-// KeepLog copies a log into $SKIFF_E2E_KEEP_LOGS, if set, as
+// keepLog copies a log into $SKIFF_E2E_KEEP_LOGS, if set, as
 // <test>-<n>.log, and says where.
-func KeepLog(t *testing.T, path string) {
-	dir := os.Getenv(KeepLogsEnv)
+func keepLog(t *testing.T, path string) {
+	dir := os.Getenv(keepLogsEnv)
 	if dir == "" {
 		return
 	}
-	b, err := os.ReadFile(path)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
-	}
-	var f *os.File
-	if err == nil {
-		f, err = os.CreateTemp(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-*.log")
-	}
-	if err == nil {
-		_, err = f.Write(b)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
+	kept, err := copyInto(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-*.log", path)
 	if err != nil {
 		t.Logf("keeping %s in %s: %v", path, dir, err)
 		return
 	}
-	t.Logf("the whole log of %s is kept as %s", path, f.Name())
+	t.Logf("the whole log of %s is kept as %s", path, kept)
+}
+
+// copyInto copies the file at path to a new file in dir named by
+// os.CreateTemp's pattern, and returns the new file's path.
+func copyInto(dir, pattern, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return f.Name(), err
 }
 
 // fatalLines are the lines of log that say why a process ended: klog's
